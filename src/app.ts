@@ -1,0 +1,110 @@
+import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import type { Logger } from './logger';
+import type { NodeDefinition } from './http/node';
+import { buildOpenApi } from './http/openapi';
+import { compileNodes, nodeDispatcher, type RequestObserver } from './http/registry';
+
+/** A dependency /readyz asks; `check` rejects when the part does not answer. */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+export interface AppDeps {
+  readonly nodes: readonly NodeDefinition[];
+  readonly logger: Logger;
+  readonly readiness: readonly ReadinessCheck[];
+  readonly version?: string;
+  readonly observers?: readonly RequestObserver[];
+  /** The largest request body accepted (bytes). */
+  readonly bodyLimit?: number;
+}
+
+const READINESS_TIMEOUT_MS = 2000;
+
+function withTimeout(promise: Promise<void>, milliseconds: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), milliseconds);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function sendEnvelope(response: Response, status: number, cause: string, detail: string, outcome = 'invalid'): void {
+  response.status(status).type('application/json').send(JSON.stringify({ response: outcome, cause, detail }));
+}
+
+function hasBody(request: Request): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+}
+
+/** The express app; it never listens, so tests drive it with supertest. */
+export function createApp(deps: AppDeps): express.Express {
+  const { logger, readiness, version = '0.0.0', bodyLimit = 64 * 1024 } = deps;
+  const nodes = compileNodes(deps.nodes);
+  const openApi = buildOpenApi(nodes, version);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_request, response) => {
+    const results = await Promise.all(
+      readiness.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check(), READINESS_TIMEOUT_MS);
+          return { name, ok: true };
+        } catch (error) {
+          logger.warn('readiness check failed', { part: name, error: (error as Error).message });
+          return { name, ok: false };
+        }
+      }),
+    );
+    const failing = results.filter((result) => !result.ok).map((result) => result.name);
+    const checks = Object.fromEntries(results.map((result) => [result.name, result.ok ? 'ok' : 'failing']));
+    response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing });
+  });
+
+  app.get('/api/openapi.json', (_request, response) => {
+    response.json(openApi);
+  });
+  app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'pbx-gateway API' }));
+
+  app.use(
+    '/api',
+    express.json({ limit: bodyLimit }),
+    express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 }),
+    (request, response, next) => {
+      if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
+        sendEnvelope(response, 400, 'body', 'send parameters as application/json or application/x-www-form-urlencoded');
+        return;
+      }
+      next();
+    },
+    nodeDispatcher(nodes, { logger, observers: deps.observers }),
+  );
+
+  app.use((request, response) => {
+    sendEnvelope(response, 404, 'node', `nothing at ${request.path}`);
+  });
+
+  const bodyErrors: ErrorRequestHandler = (error, _request, response, next) => {
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') sendEnvelope(response, 413, 'body', `the body is larger than ${bodyLimit} bytes`);
+    else if (type !== undefined) sendEnvelope(response, 400, 'body', 'the body does not parse');
+    else {
+      logger.error('unhandled error', { error: (error as Error).message, stack: (error as Error).stack });
+      sendEnvelope(response, 500, 'internal', 'internal error; the log has the details', 'error');
+    }
+  };
+  app.use(bodyErrors);
+  return app;
+}

@@ -1,0 +1,53 @@
+import type { Config } from './config';
+import type { Logger } from './logger';
+import { createPool, parseMysqlUrl, type Pool } from './db/pool';
+import type { NodeDefinition } from './http/node';
+import { AliasService } from './nodes/alias/alias-service';
+import { AliasStore } from './nodes/alias/alias-store';
+import { aliasNodes } from './nodes/alias/alias-nodes';
+import { DomainService } from './nodes/domains/domain-service';
+import { DomainStore } from './nodes/domains/domain-store';
+import { domainNodes } from './nodes/domains/domain-nodes';
+import { NumbersService } from './nodes/numbers/numbers-service';
+import { NumbersStore } from './nodes/numbers/numbers-store';
+import { numbersNodes } from './nodes/numbers/numbers-nodes';
+import { PhoneService } from './nodes/phone/phone-service';
+import { PhoneStore } from './nodes/phone/phone-store';
+import { phoneNodes } from './nodes/phone/phone-nodes';
+import { UserService } from './nodes/user/user-service';
+import { UserStore } from './nodes/user/user-store';
+import { userNodes } from './nodes/user/user-nodes';
+
+export interface Container {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly pool: Pool;
+  readonly domains: DomainStore;
+  readonly nodes: readonly NodeDefinition[];
+  close(): Promise<void>;
+}
+
+/** The one place that builds the pool, the stores and the services, and declares the nodes. */
+export function createContainer(config: Config, logger: Logger): Container {
+  const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
+  const domains = new DomainStore(pool);
+  const users = new UserStore(pool);
+  const phones = new PhoneStore(pool);
+  const aliases = new AliasStore(pool);
+  const numbers = new NumbersStore(pool);
+  const nodes = [
+    ...userNodes(new UserService({ users, domains })),
+    ...phoneNodes(new PhoneService({ phones, users })),
+    ...numbersNodes(new NumbersService({ numbers, maxRange: config.numbersMaxRange })),
+    ...aliasNodes(new AliasService({ aliases, users, domains })),
+    ...domainNodes(new DomainService({ domains })),
+  ];
+  return {
+    config,
+    logger,
+    pool,
+    domains,
+    nodes,
+    close: () => pool.end(),
+  };
+}

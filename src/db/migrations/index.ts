@@ -1,0 +1,10 @@
+import { initialSchema } from './001-initial-schema';
+
+export interface Migration {
+  readonly name: string;
+  /** Run in order; MySQL commits DDL implicitly, so each migration is kept to statements that are safe to retry. */
+  readonly statements: readonly string[];
+}
+
+/** Every migration, oldest first. Append only: never edit one that has shipped. */
+export const migrations: readonly Migration[] = [initialSchema];

@@ -1,0 +1,57 @@
+import type Joi from 'joi';
+import type { Scope } from '../config';
+import type { SipAddress } from '../values/sip-address';
+
+/** What a handler returns for an `ok` answer: the members beside `response: "ok"`. */
+export type OkMembers = Record<string, unknown>;
+
+/** An answer whose body is plain text (user/genpw). */
+export class PlainText {
+  constructor(readonly text: string) {}
+}
+
+/** An ok answer with one array member written as it is read, so a huge list never sits in memory. */
+export class StreamedList {
+  constructor(
+    readonly member: string,
+    readonly items: AsyncIterable<unknown>,
+    readonly head: OkMembers = {},
+  ) {}
+}
+
+export type NodeResult = OkMembers | PlainText | StreamedList;
+
+export interface NodeContext {
+  readonly requestId: string;
+  /** The client token's name, or null when auth is off. */
+  readonly tokenName: string | null;
+}
+
+/**
+ * How the node takes a user (CONTRACT section 5): `user=foo@bar.bz` or `username=foo&domain=bar.bz`.
+ * 'required': exactly one form; 'optional': at most one.
+ */
+export type UserForm = 'required' | 'optional';
+
+export interface NodeDefinition<Params = Record<string, unknown>> {
+  /** The full node path, e.g. 'alias/add', served at /api/alias/add. */
+  readonly path: string;
+  readonly scope: Scope;
+  readonly summary: string;
+  readonly description?: string;
+  /** The node's own parameters; the user form's keys are added by the registry when `userForm` is set. */
+  readonly params: Record<string, Joi.Schema>;
+  readonly userForm?: UserForm;
+  /** The members of the ok answer, for the OpenAPI document. */
+  readonly answers: Record<string, string>;
+  /** The failed/invalid causes the node can give besides parameter checks, for the OpenAPI document. */
+  readonly failures?: Record<string, string>;
+  /** Whether the answer is plain text instead of the JSON envelope. */
+  readonly plainText?: boolean;
+  handle(params: Params & { user?: SipAddress }, context: NodeContext): Promise<NodeResult>;
+}
+
+/** Declares a node; the type parameter is the shape of the validated, canonical parameters. */
+export function defineNode<Params>(definition: NodeDefinition<Params>): NodeDefinition {
+  return definition as unknown as NodeDefinition;
+}

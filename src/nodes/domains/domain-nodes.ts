@@ -1,0 +1,56 @@
+import { defineNode, type NodeDefinition } from '../../http/node';
+import { param } from '../../http/params';
+import type { DomainChanges, DomainService } from './domain-service';
+
+const DOMAIN_OBJECT = '{domain, local, registrar, proxy, r_port, p_port}';
+
+const settings = {
+  local: param.flag('true: the SIP accounts of this domain live on the PBX.'),
+  registrar: param.host().allow('').description('Default registrar host for the domain.'),
+  proxy: param.host().allow('').description('Default proxy host for the domain.'),
+  r_port: param.port(),
+  p_port: param.port(),
+};
+
+export function domainNodes(domains: DomainService): NodeDefinition[] {
+  return [
+    defineNode({
+      path: 'domains/list',
+      scope: 'read',
+      summary: 'The known domains and their server defaults.',
+      params: {},
+      answers: { domains: `Array of ${DOMAIN_OBJECT}.` },
+      handle: async () => ({ domains: await domains.list() }),
+    }),
+    defineNode<{ domain: string } & DomainChanges>({
+      path: 'domains/add',
+      scope: 'admin',
+      summary: 'Adds a domain (local or not) with its server defaults.',
+      params: { domain: param.domain().required(), ...settings },
+      answers: { domain: DOMAIN_OBJECT },
+      failures: { exists: 'the domain exists' },
+      handle: async ({ domain, ...changes }) => ({ domain: await domains.add(domain, changes) }),
+    }),
+    defineNode<{ domain: string } & DomainChanges>({
+      path: 'domains/update',
+      scope: 'admin',
+      summary: "Changes a domain's settings.",
+      params: { domain: param.domain().required(), ...settings },
+      answers: { domain: DOMAIN_OBJECT },
+      failures: { nonexistant: 'no such domain' },
+      handle: async ({ domain, ...changes }) => ({ domain: await domains.update(domain, changes) }),
+    }),
+    defineNode<{ domain: string }>({
+      path: 'domains/remove',
+      scope: 'admin',
+      summary: 'Removes a domain (refused while users or aliases use it).',
+      params: { domain: param.domain().required() },
+      answers: { domain: 'The removed domain.' },
+      failures: { nonexistant: 'no such domain', inuse: 'users or aliases use the domain' },
+      handle: async ({ domain }) => {
+        await domains.remove(domain);
+        return { domain };
+      },
+    }),
+  ];
+}

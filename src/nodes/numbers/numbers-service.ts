@@ -1,0 +1,59 @@
+import { Failed, Invalid } from '../../outcome';
+import { countryCallingCode, e164ToInteger } from '../../values/e164';
+import type { NumbersStore, RangeResult } from './numbers-store';
+
+export interface NumbersServiceDeps {
+  readonly numbers: NumbersStore;
+  readonly maxRange: number;
+}
+
+export interface ListRequest {
+  readonly like: string | null;
+  readonly random: boolean;
+  readonly limit: number | null;
+}
+
+export class NumbersService {
+  private readonly numbers: NumbersStore;
+  private readonly maxRange: number;
+
+  constructor(deps: NumbersServiceDeps) {
+    this.numbers = deps.numbers;
+    this.maxRange = deps.maxRange;
+  }
+
+  list(request: ListRequest): AsyncIterable<string> {
+    return request.random
+      ? this.numbers.listRandom(request.like, request.limit)
+      : this.numbers.listOrdered(request.like, request.limit);
+  }
+
+  add(number: string): Promise<void> {
+    return this.numbers.add(e164ToInteger(number));
+  }
+
+  /** The seed's "identical lead-in" is the ITU-T country calling code; the range is inclusive. */
+  addRange(start: string, end: string, dryRun: boolean): Promise<RangeResult> {
+    const startCode = countryCallingCode(start);
+    const endCode = countryCallingCode(end);
+    if (startCode === null) throw new Invalid('range', `${start} has no assigned country calling code`);
+    if (startCode !== endCode) {
+      throw new Invalid('range', `${start} and ${end} have different country calling codes (+${startCode}, +${endCode ?? '?'})`);
+    }
+    const first = e164ToInteger(start);
+    const last = e164ToInteger(end);
+    if (first >= last) throw new Invalid('range', 'start must be less than end');
+    if (last - first + 1 > this.maxRange) {
+      throw new Invalid('range', `the range covers ${last - first + 1} numbers; at most ${this.maxRange} may be added at once`);
+    }
+    return this.numbers.addRange(first, last, dryRun);
+  }
+
+  async remove(number: string): Promise<void> {
+    if (!(await this.numbers.remove(e164ToInteger(number)))) throw new Failed('nonexistant', `${number} is not in the pool`);
+  }
+
+  async inPool(number: string): Promise<void> {
+    if (!(await this.numbers.contains(e164ToInteger(number)))) throw new Failed('nonexistant', `${number} is not in the pool`);
+  }
+}

@@ -1,0 +1,149 @@
+import type { PoolConnection as CallbackConnection, RowDataPacket, ResultSetHeader } from 'mysql2';
+import { isDuplicateKey } from '../../db/errors';
+import { withTransaction, type Pool } from '../../db/pool';
+import { Failed } from '../../outcome';
+import { integerToE164 } from '../../values/e164';
+
+export interface RangeResult {
+  readonly added: number;
+  readonly existing: number;
+}
+
+// A random sample of up to this many numbers is drawn by key seeks; larger ones sort the pool by RAND().
+const SEEK_SAMPLE_MAX = 1000;
+
+export class NumbersStore {
+  private sequenceEngine: Promise<boolean> | undefined;
+
+  constructor(private readonly pool: Pool) {}
+
+  async add(number: number): Promise<void> {
+    try {
+      await this.pool.execute('INSERT INTO numbers (number) VALUES (?)', [number]);
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new Failed('exists', `${integerToE164(number)} is in the pool already`);
+      throw error;
+    }
+  }
+
+  async remove(number: number): Promise<boolean> {
+    const [result] = await this.pool.execute<ResultSetHeader>('DELETE FROM numbers WHERE number = ?', [number]);
+    return result.affectedRows > 0;
+  }
+
+  async contains(number: number): Promise<boolean> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT 1 FROM numbers WHERE number = ?', [number]);
+    return rows.length > 0;
+  }
+
+  /**
+   * Adds every number from start to end (inclusive) in one statement inside one transaction:
+   * all or nothing, and numbers already in the pool are left as they are.
+   */
+  async addRange(start: number, end: number, dryRun: boolean): Promise<RangeResult> {
+    const total = end - start + 1;
+    if (dryRun) {
+      const [rows] = await this.pool.execute<RowDataPacket[]>(
+        'SELECT COUNT(*) AS existing FROM numbers WHERE number BETWEEN ? AND ?',
+        [start, end],
+      );
+      const existing = Number(rows[0].existing);
+      return { added: total - existing, existing };
+    }
+    const useSequenceEngine = await this.hasSequenceEngine();
+    return withTransaction(this.pool, async (connection) => {
+      let inserted: ResultSetHeader;
+      if (useSequenceEngine) {
+        // MariaDB's Sequence engine names its table after the count, so it cannot be a bound parameter;
+        // total is an integer checked against NUMBERS_MAX_RANGE before it gets here.
+        [inserted] = await connection.query<ResultSetHeader>(
+          `INSERT IGNORE INTO numbers (number) SELECT ? + seq FROM seq_0_to_${Math.trunc(total) - 1}`,
+          [start],
+        );
+      } else {
+        await connection.query('SET SESSION cte_max_recursion_depth = ?', [total + 1]);
+        [inserted] = await connection.query<ResultSetHeader>(
+          'INSERT IGNORE INTO numbers (number) WITH RECURSIVE s (n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n < ?) SELECT n FROM s',
+          [start, end],
+        );
+      }
+      return { added: inserted.affectedRows, existing: total - inserted.affectedRows };
+    });
+  }
+
+  private hasSequenceEngine(): Promise<boolean> {
+    this.sequenceEngine ??= this.pool
+      .query('SELECT seq FROM seq_0_to_0')
+      .then(() => true)
+      .catch(() => false);
+    return this.sequenceEngine;
+  }
+
+  /** Ascending numeric order, streamed straight from the server. */
+  listOrdered(like: string | null, limit: number | null): AsyncIterable<string> {
+    const where = like === null ? '' : "WHERE CONCAT('+', number) LIKE ?";
+    const bound: unknown[] = like === null ? [] : [like];
+    if (limit !== null) bound.push(limit);
+    return this.stream(`SELECT number FROM numbers ${where} ORDER BY number${limit === null ? '' : ' LIMIT ?'}`, bound);
+  }
+
+  /** A random sample in random order (CONTRACT: numbers/list?random=true). */
+  async *listRandom(like: string | null, limit: number | null): AsyncIterable<string> {
+    if (like === null && limit !== null && limit <= SEEK_SAMPLE_MAX) {
+      const sample = await this.seekSample(limit);
+      if (sample !== null) {
+        yield* sample;
+        return;
+      }
+    }
+    const where = like === null ? '' : "WHERE CONCAT('+', number) LIKE ?";
+    const bound: unknown[] = like === null ? [] : [like];
+    if (limit !== null) bound.push(limit);
+    yield* this.stream(`SELECT number FROM numbers ${where} ORDER BY RAND()${limit === null ? '' : ' LIMIT ?'}`, bound);
+  }
+
+  /**
+   * Draws numbers by seeking random positions on the dense `seq` key (a few index seeks instead
+   * of sorting the pool). Returns null when the pool is too small for seeks to find enough
+   * distinct numbers quickly; the caller then sorts the (small) pool by RAND().
+   */
+  private async seekSample(limit: number): Promise<string[] | null> {
+    const [bounds] = await this.pool.query<RowDataPacket[]>('SELECT MIN(seq) AS low, MAX(seq) AS high FROM numbers');
+    const low = Number(bounds[0].low);
+    const high = Number(bounds[0].high);
+    if (bounds[0].low === null) return [];
+    const span = high - low + 1;
+    if (span < limit * 4) return null;
+    const picked = new Set<string>();
+    for (let round = 0; round < 4 && picked.size < limit; round += 1) {
+      const wanted = limit - picked.size + 2;
+      const seeks: string[] = [];
+      const bound: number[] = [];
+      for (let index = 0; index < wanted; index += 1) {
+        seeks.push('(SELECT number FROM numbers WHERE seq >= ? ORDER BY seq LIMIT 1)');
+        bound.push(low + Math.floor(Math.random() * span));
+      }
+      const [rows] = await this.pool.query<RowDataPacket[]>(seeks.join(' UNION ALL '), bound);
+      for (const row of rows) {
+        if (picked.size < limit) picked.add(integerToE164(row.number));
+      }
+    }
+    return picked.size === limit ? [...picked] : null;
+  }
+
+  private async *stream(sql: string, bound: unknown[]): AsyncIterable<string> {
+    const connection = await new Promise<CallbackConnection>((resolve, reject) =>
+      this.pool.pool.getConnection((error, acquired) => (error ? reject(error) : resolve(acquired))),
+    );
+    const rows = connection.query(sql, bound).stream({ highWaterMark: 1000 });
+    let complete = false;
+    try {
+      for await (const row of rows) yield integerToE164((row as { number: number }).number);
+      complete = true;
+    } finally {
+      // A stream left half-read (the client went away) leaves the connection mid-result: drop it.
+      if (complete) connection.release();
+      else connection.destroy();
+    }
+  }
+}

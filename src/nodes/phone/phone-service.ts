@@ -1,0 +1,49 @@
+import { Failed } from '../../outcome';
+import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+import type { UserStore } from '../user/user-store';
+import type { PhoneStore } from './phone-store';
+
+export interface PhoneServiceDeps {
+  readonly phones: PhoneStore;
+  readonly users: UserStore;
+}
+
+export class PhoneService {
+  private readonly phones: PhoneStore;
+  private readonly users: UserStore;
+
+  constructor(deps: PhoneServiceDeps) {
+    this.phones = deps.phones;
+    this.users = deps.users;
+  }
+
+  usersOf(mac: string): Promise<string[]> {
+    return this.phones.usersOf(mac);
+  }
+
+  async macsOf(address: SipAddress): Promise<string[]> {
+    const user = await this.users.find(address);
+    return user ? this.phones.macsOf(user.id) : [];
+  }
+
+  list(like: string | null): Promise<string[]> {
+    return this.phones.list(like);
+  }
+
+  async add(mac: string, address: SipAddress, dryRun: boolean): Promise<void> {
+    const user = await this.users.find(address);
+    const formatted = formatSipAddress(address);
+    if (!user) throw new Failed('nonexistant', `no user ${formatted}`);
+    if (dryRun) {
+      if (await this.phones.exists(mac, user.id)) throw new Failed('exists', `${mac} is associated with ${formatted} already`);
+      return;
+    }
+    await this.phones.add(mac, user.id, formatted);
+  }
+
+  async remove(mac: string, address: SipAddress): Promise<void> {
+    const user = await this.users.find(address);
+    const removed = user ? await this.phones.remove(mac, user.id) : false;
+    if (!removed) throw new Failed('nonexistant', `${mac} is not associated with ${formatSipAddress(address)}`);
+  }
+}

@@ -1,0 +1,52 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { isDuplicateKey, isMissingReference } from '../../db/errors';
+import type { Pool } from '../../db/pool';
+import { Failed } from '../../outcome';
+
+export class PhoneStore {
+  constructor(private readonly pool: Pool) {}
+
+  async usersOf(mac: string): Promise<string[]> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>(
+      `SELECT CONCAT(u.username, '@', u.domain) AS address FROM phones p JOIN users u ON u.id = p.user_id
+       WHERE p.mac = ? ORDER BY address`,
+      [mac],
+    );
+    return rows.map((row) => row.address);
+  }
+
+  async macsOf(userId: number): Promise<string[]> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT mac FROM phones WHERE user_id = ? ORDER BY mac', [userId]);
+    return rows.map((row) => row.mac);
+  }
+
+  async list(like: string | null): Promise<string[]> {
+    const where = like === null ? '' : 'WHERE mac LIKE ?';
+    const [rows] = await this.pool.execute<RowDataPacket[]>(
+      `SELECT DISTINCT mac FROM phones ${where} ORDER BY mac`,
+      like === null ? [] : [like],
+    );
+    return rows.map((row) => row.mac);
+  }
+
+  async exists(mac: string, userId: number): Promise<boolean> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT 1 FROM phones WHERE mac = ? AND user_id = ?', [mac, userId]);
+    return rows.length > 0;
+  }
+
+  async add(mac: string, userId: number, address: string): Promise<void> {
+    try {
+      await this.pool.execute('INSERT INTO phones (mac, user_id) VALUES (?, ?)', [mac, userId]);
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new Failed('exists', `${mac} is associated with ${address} already`);
+      // The user was removed between the lookup and the insert.
+      if (isMissingReference(error)) throw new Failed('nonexistant', `no user ${address}`);
+      throw error;
+    }
+  }
+
+  async remove(mac: string, userId: number): Promise<boolean> {
+    const [result] = await this.pool.execute<ResultSetHeader>('DELETE FROM phones WHERE mac = ? AND user_id = ?', [mac, userId]);
+    return result.affectedRows > 0;
+  }
+}

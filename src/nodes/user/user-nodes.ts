@@ -1,0 +1,127 @@
+import { defineNode, PlainText, type NodeDefinition } from '../../http/node';
+import { param } from '../../http/params';
+import { generatePassword } from '../../values/password';
+import { globToLike } from '../../values/glob';
+import type { SipAddress } from '../../values/sip-address';
+import type { UserService, UserUpdate } from './user-service';
+import { userView } from './user-view';
+
+type WithUser<T = object> = T & { user: SipAddress };
+
+const USER_OBJECT = 'The user object: user, username, domain, kind, displayname, email, dialplan, linetext (+ registrar, r_port, proxy, p_port, authid for remote users).';
+
+const remoteSettings = {
+  registrar: param.host().description('The remote registrar host.'),
+  r_port: param.port(),
+  proxy: param.host().allow('').description('The outbound proxy host (empty for none).'),
+  p_port: param.port(),
+  authid: param.username().description('The authentication id (defaults to the username).'),
+};
+
+export function userNodes(users: UserService): NodeDefinition[] {
+  return [
+    defineNode<WithUser>({
+      path: 'user/get',
+      scope: 'read',
+      summary: 'One user, without hardphone associations.',
+      userForm: 'required',
+      params: {},
+      answers: { user: USER_OBJECT },
+      failures: { nonexistant: 'no such user' },
+      handle: async ({ user }) => ({ user: userView(await users.get(user)) }),
+    }),
+    defineNode<{ search?: string }>({
+      path: 'user/list',
+      scope: 'read',
+      summary: 'Users as {user, displayname}, ordered by address; search is a glob matched anywhere.',
+      params: { search: param.search() },
+      answers: { users: 'Array of {user, displayname}.' },
+      handle: async ({ search }) => ({ users: await users.list(search === undefined ? null : globToLike(search)) }),
+    }),
+    defineNode<WithUser<{ password: string; displayname: string; registrar: string; dry_run?: boolean } & UserUpdate>>({
+      path: 'user/add_remote',
+      scope: 'write',
+      summary: 'Adds a provisioning record for a SIP account hosted elsewhere (never sent to the PBX).',
+      userForm: 'required',
+      params: {
+        password: param.password().required(),
+        displayname: param.displayname().required(),
+        ...remoteSettings,
+        registrar: remoteSettings.registrar.required(),
+        dialplan: param.dialplan(),
+        linetext: param.linetext(),
+        dry_run: param.dryRun(),
+      },
+      answers: { user: USER_OBJECT, dry_run: 'true when nothing was changed' },
+      failures: { exists: 'the address is taken by a user or an alias', domain: 'the domain is local' },
+      handle: async ({ dry_run: dryRun = false, ...request }) => {
+        const added = await users.addRemote(request, dryRun);
+        return { user: userView(added), ...(dryRun ? { dry_run: true } : {}) };
+      },
+    }),
+    defineNode<WithUser<{ password: string }>>({
+      path: 'user/change_pw',
+      scope: 'write',
+      summary: "Changes the user's SIP password (setting the same one again is ok).",
+      userForm: 'required',
+      params: { password: param.password().required() },
+      answers: { detail: 'What was done, in words.' },
+      failures: { nonexistant: 'no such user' },
+      handle: async ({ user, password }) => {
+        await users.changePassword(user, password);
+        return { detail: `Password changed for ${user.username}@${user.domain}` };
+      },
+    }),
+    defineNode<WithUser<UserUpdate>>({
+      path: 'user/update',
+      scope: 'write',
+      summary: 'Changes any of the given fields; e-mail is for local users, server settings for remote users.',
+      userForm: 'required',
+      params: {
+        displayname: param.displayname(),
+        email: param.email(),
+        dialplan: param.dialplan(),
+        linetext: param.linetext(),
+        ...remoteSettings,
+      },
+      answers: { user: USER_OBJECT },
+      failures: { parameters: 'invalid: no field given', nonexistant: 'no such user', domain: 'a field that does not apply to this kind of user' },
+      handle: async ({ user, ...changes }) => ({ user: userView(await users.update(user, changes)) }),
+    }),
+    defineNode<WithUser>({
+      path: 'user/remove',
+      scope: 'write',
+      summary: 'Removes the user (refused while hardphones or aliases point at it).',
+      userForm: 'required',
+      params: {},
+      answers: { user: 'The removed address.' },
+      failures: { nonexistant: 'no such user', inuse: 'hardphones or aliases point at the user' },
+      handle: async ({ user }) => {
+        await users.remove(user);
+        return { user: `${user.username}@${user.domain}` };
+      },
+    }),
+    defineNode<WithUser>({
+      path: 'user/available',
+      scope: 'read',
+      summary: 'Whether an address is free: ok with cause nonexistant when it is.',
+      userForm: 'required',
+      params: {},
+      answers: { cause: '"nonexistant": the address is free.' },
+      failures: { exists: 'a user or an alias has the address' },
+      handle: async ({ user }) => {
+        await users.available(user);
+        return { cause: 'nonexistant' };
+      },
+    }),
+    defineNode({
+      path: 'user/genpw',
+      scope: 'read',
+      summary: 'A fresh password as text/plain: 12 letters and digits without look-alikes, from a cryptographic source.',
+      params: {},
+      plainText: true,
+      answers: {},
+      handle: async () => new PlainText(generatePassword()),
+    }),
+  ];
+}

@@ -1,0 +1,163 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { isDuplicateKey, isForeignKeyInUse } from '../../db/errors';
+import { withTransaction, type Connection, type Pool } from '../../db/pool';
+import { Failed } from '../../outcome';
+import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+
+export type UserKind = 'local' | 'remote';
+
+/** Server settings of a remote user's SIP account. */
+export interface RemoteSettings {
+  readonly registrar: string;
+  readonly r_port: number;
+  readonly proxy: string;
+  readonly p_port: number;
+  readonly authid: string;
+}
+
+export interface UserFields {
+  readonly displayname: string;
+  readonly email: string;
+  readonly dialplan: string;
+  readonly linetext: string;
+}
+
+export interface UserRecord extends UserFields {
+  readonly id: number;
+  readonly username: string;
+  readonly domain: string;
+  readonly kind: UserKind;
+  /** The SIP password the gateway holds; null for an extension imported from the PBX. */
+  readonly password: string | null;
+  readonly remote: RemoteSettings | null;
+}
+
+export type NewUser = Omit<UserRecord, 'id'>;
+
+export type UserChanges = Partial<UserFields & RemoteSettings & { password: string }>;
+
+function rowToUser(row: RowDataPacket): UserRecord {
+  return {
+    id: Number(row.id),
+    username: row.username,
+    domain: row.domain,
+    kind: row.kind,
+    displayname: row.displayname,
+    email: row.email,
+    dialplan: row.dialplan,
+    linetext: row.linetext,
+    password: row.password,
+    remote:
+      row.kind === 'remote'
+        ? { registrar: row.registrar, r_port: row.r_port, proxy: row.proxy, p_port: row.p_port, authid: row.authid }
+        : null,
+  };
+}
+
+const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid';
+
+// Only these columns may be changed by update(); the names are interpolated, the values bound.
+const CHANGEABLE = new Set(['displayname', 'email', 'dialplan', 'linetext', 'password', 'registrar', 'r_port', 'proxy', 'p_port', 'authid']);
+
+export class UserStore {
+  constructor(private readonly pool: Pool) {}
+
+  async find(address: SipAddress, connection: Pool | Connection = this.pool): Promise<UserRecord | null> {
+    const [rows] = await connection.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE username = ? AND domain = ?`, [
+      address.username,
+      address.domain,
+    ]);
+    return rows.length > 0 ? rowToUser(rows[0]) : null;
+  }
+
+  /** Who holds the address in provisioning: a user, an alias, or nobody. */
+  async addressOwner(address: SipAddress): Promise<'user' | 'alias' | null> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT owner FROM addresses WHERE username = ? AND domain = ?', [
+      address.username,
+      address.domain,
+    ]);
+    return rows.length > 0 ? rows[0].owner : null;
+  }
+
+  async list(like: string | null): Promise<{ user: string; displayname: string }[]> {
+    const where = like === null ? '' : "WHERE CONCAT(username, '@', domain) LIKE ?";
+    const [rows] = await this.pool.execute<RowDataPacket[]>(
+      `SELECT username, domain, displayname FROM users ${where} ORDER BY CONCAT(username, '@', domain)`,
+      like === null ? [] : [like],
+    );
+    return rows.map((row) => ({ user: `${row.username}@${row.domain}`, displayname: row.displayname }));
+  }
+
+  /**
+   * Inserts the user and claims its address in one transaction; `beforeCommit` runs inside it
+   * (the PBX call for a local user), so a failure there leaves nothing behind.
+   */
+  async insert(user: NewUser, beforeCommit?: (record: UserRecord) => Promise<void>): Promise<UserRecord> {
+    const address = formatSipAddress(user);
+    try {
+      return await withTransaction(this.pool, async (connection) => {
+        await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'user')", [user.username, user.domain]);
+        const remote = user.remote;
+        const [inserted] = await connection.execute<ResultSetHeader>(
+          `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            user.username,
+            user.domain,
+            user.kind,
+            user.displayname,
+            user.email,
+            user.dialplan,
+            user.linetext,
+            user.password,
+            remote?.registrar ?? null,
+            remote?.r_port ?? null,
+            remote?.proxy ?? null,
+            remote?.p_port ?? null,
+            remote?.authid ?? null,
+          ],
+        );
+        const record: UserRecord = { ...user, id: inserted.insertId };
+        // Aliases that already pointed at this address now point at the user (user/remove checks them).
+        await connection.execute('UPDATE aliases SET destination_user_id = ? WHERE destination_username = ? AND destination_domain = ?', [
+          record.id,
+          user.username,
+          user.domain,
+        ]);
+        if (beforeCommit) await beforeCommit(record);
+        return record;
+      });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new Failed('exists', `${address} is taken`);
+      throw error;
+    }
+  }
+
+  async update(id: number, changes: UserChanges, beforeCommit?: () => Promise<void>): Promise<void> {
+    const names = Object.keys(changes).filter((name) => CHANGEABLE.has(name));
+    if (names.length === 0) return;
+    await withTransaction(this.pool, async (connection) => {
+      await connection.execute(
+        `UPDATE users SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE id = ?`,
+        [...names.map((name) => changes[name as keyof UserChanges] ?? null), id],
+      );
+      if (beforeCommit) await beforeCommit();
+    });
+  }
+
+  /** Removes the user and frees its address; refused while phones or aliases point at it. */
+  async remove(user: UserRecord, beforeCommit?: () => Promise<void>): Promise<void> {
+    const address = formatSipAddress(user);
+    try {
+      await withTransaction(this.pool, async (connection) => {
+        const [deleted] = await connection.execute<ResultSetHeader>('DELETE FROM users WHERE id = ?', [user.id]);
+        if (deleted.affectedRows === 0) throw new Failed('nonexistant', `no user ${address}`);
+        await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'user'", [user.username, user.domain]);
+        if (beforeCommit) await beforeCommit();
+      });
+    } catch (error) {
+      if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${address}; remove them first`);
+      throw error;
+    }
+  }
+}

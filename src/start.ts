@@ -1,0 +1,78 @@
+import type { Server } from 'node:http';
+import { createApp } from './app';
+import type { Config } from './config';
+import { createContainer, type Container } from './container';
+import { ensureDatabase, parseMysqlUrl } from './db/pool';
+import { migrate } from './db/migrate';
+import type { Logger } from './logger';
+import { ConfigError } from './config';
+import { isDatabaseError } from './db/errors';
+
+export interface Running {
+  readonly server: Server;
+  readonly container: Container;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+function describeDatabaseFailure(error: unknown, config: Config): ConfigError {
+  const target = parseMysqlUrl(config.mysqlUrl);
+  const { code, message } = error as { code?: string; message?: string };
+  return new ConfigError(
+    `MYSQL_URL: cannot use the database at ${target.server.host}:${target.server.port} as ${target.server.user} ` +
+      `(${code ?? message ?? 'unknown error'}); check that MySQL runs there and that MYSQL_URL is right`,
+  );
+}
+
+/** Prepares the database (create, migrate, merge LOCAL_DOMAINS) and builds the services. */
+export async function prepare(config: Config, logger: Logger): Promise<Container> {
+  const target = parseMysqlUrl(config.mysqlUrl);
+  try {
+    await ensureDatabase(target);
+  } catch (error) {
+    throw isDatabaseError(error) ? describeDatabaseFailure(error, config) : error;
+  }
+  const container = createContainer(config, logger);
+  try {
+    await migrate(container.pool, logger);
+    await container.domains.mergeLocalDomains(config.localDomains);
+  } catch (error) {
+    await container.close().catch(() => undefined);
+    throw isDatabaseError(error) ? describeDatabaseFailure(error, config) : error;
+  }
+  return container;
+}
+
+/** Starts the gateway: database, app, listening socket; stop() closes them in order. */
+export async function start(config: Config, logger: Logger, version: string): Promise<Running> {
+  const container = await prepare(config, logger);
+  const app = createApp({
+    nodes: container.nodes,
+    logger,
+    version,
+    readiness: [{ name: 'database', check: async () => void (await container.pool.query('SELECT 1')) }],
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(config.port, config.host, () => resolve(listening));
+    listening.once('error', reject);
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await container.close();
+    throw new ConfigError(`PORT: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`);
+  });
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host}:${port}`;
+  return {
+    server,
+    container,
+    url,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await container.close();
+    },
+  };
+}
