@@ -49,7 +49,7 @@ export const param = {
   port: () => Joi.number().integer().min(1).max(65535).description('A port number (default 5060).'),
   flag: (what: string) => Joi.boolean().description(what),
   dryRun: () => Joi.boolean().description('Run every check and answer as it would, changing nothing.'),
-  displayname: () => text(128, 'The display name.').min(1),
+  displayname: () => text(128, 'The display name (1–128 characters).').invalid(''),
   email: () =>
     Joi.string().allow('').max(254).email({ tlds: false }).description('An e-mail address (empty clears it).'),
   dialplan: () => text(255, 'The dial plan pattern, e.g. (.*).'),
