@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import type { Logger } from './logger';
 import type { NodeDefinition } from './http/node';
@@ -74,19 +74,42 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'pbx-gateway API' }));
 
-  app.use(
-    '/api',
-    express.json({ limit: bodyLimit }),
-    express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 }),
-    (request, response, next) => {
-      if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
-        sendEnvelope(response, 400, 'body', 'send parameters as application/json or application/x-www-form-urlencoded');
+  // The body parsers, the body check and the dispatcher run as one router layer: each layer
+  // costs a path match and a prefix trim on every request. Errors reach next() as they would
+  // from separate layers (thrown or rejected alike).
+  const parseJson = express.json({ limit: bodyLimit });
+  const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
+  const dispatch = nodeDispatcher(nodes, { logger, observers: deps.observers });
+  const api: RequestHandler = (request, response, next) => {
+    const dispatchParsed = (error?: unknown) => {
+      if (error) {
+        next(error);
         return;
       }
-      next();
-    },
-    nodeDispatcher(nodes, { logger, observers: deps.observers }),
-  );
+      try {
+        if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
+          sendEnvelope(response, 400, 'body', 'send parameters as application/json or application/x-www-form-urlencoded');
+          return;
+        }
+        const dispatched: unknown = dispatch(request, response, next);
+        if (dispatched instanceof Promise) dispatched.catch((rejection: unknown) => next(rejection || new Error('Rejected promise')));
+      } catch (thrown) {
+        next(thrown);
+      }
+    };
+    parseJson(request, response, (error?: unknown) => {
+      if (error) {
+        next(error);
+        return;
+      }
+      try {
+        parseForm(request, response, dispatchParsed);
+      } catch (thrown) {
+        next(thrown);
+      }
+    });
+  };
+  app.use('/api', api);
 
   app.use((request, response) => {
     sendEnvelope(response, 404, 'node', `nothing at ${request.path}`);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Joi from 'joi';
+import { DEFAULT_EXTENSION_SETTINGS, EXTENSION_SETTING_NAMES, type ExtensionSettings } from './pbx/extension';
 
 export type Scope = 'read' | 'write' | 'admin';
 
@@ -17,6 +18,8 @@ export interface PbxConfig {
   readonly username: string;
   readonly password: string;
   readonly timeoutMs: number;
+  /** Field values for a new extension (users/add), over the seed's defaults. */
+  readonly extensionDefaults: ExtensionSettings;
 }
 
 export interface Config {
@@ -57,6 +60,25 @@ const ENVIRONMENT: Record<string, string> = {
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+const MYSQL_URL_FORM = 'must be a URL like mysql://user:password@host:3306/database';
+
+/** A host, a valid port if any, and a database name as the pool accepts it (see db/pool.ts). */
+function isMysqlUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  let database: string;
+  try {
+    database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    return false;
+  }
+  return url.protocol === 'mysql:' && url.hostname !== '' && /^[A-Za-z0-9_$]{1,64}$/.test(database);
+}
+
 const tokenSchema = Joi.object({
   name: Joi.string().pattern(/^[A-Za-z0-9._-]{1,64}$/).required(),
   token: Joi.string().min(16).max(256).pattern(/^[\x21-\x7e]+$/).required(),
@@ -68,8 +90,9 @@ const schema = Joi.object<Config>({
   port: Joi.number().integer().min(0).max(65535).required(),
   mysqlUrl: Joi.string()
     .uri({ scheme: ['mysql'] })
+    .custom((value: string, helpers) => (isMysqlUrl(value) ? value : helpers.error('string.uriCustomScheme')))
     .required()
-    .messages({ 'string.uriCustomScheme': 'must be a URL like mysql://user:password@host:3306/database' }),
+    .messages({ 'string.uriCustomScheme': MYSQL_URL_FORM }),
   mysqlPoolSize: Joi.number().integer().min(1).max(200).required(),
   localDomains: Joi.array()
     .items(Joi.string().lowercase().pattern(HOSTNAME).messages({ 'string.pattern.base': 'must be DNS host names' }))
@@ -89,6 +112,7 @@ const schema = Joi.object<Config>({
     username: Joi.string().allow('').required(),
     password: Joi.string().allow('').required(),
     timeoutMs: Joi.number().integer().min(1).max(600_000).required(),
+    extensionDefaults: Joi.object(Object.fromEntries(EXTENSION_SETTING_NAMES.map((name) => [name, Joi.string().allow('').max(255)]))),
   }).required(),
 });
 
@@ -173,7 +197,8 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     const message = detail.message.replace(/^"[^"]*" /, '');
     throw new ConfigError(`${where} ${message}`);
   }
-  return deepFreeze(value);
+  const pbx = value.pbx as PbxConfig & { extensionDefaults?: Partial<ExtensionSettings> };
+  return deepFreeze({ ...value, pbx: { ...pbx, extensionDefaults: { ...DEFAULT_EXTENSION_SETTINGS, ...pbx.extensionDefaults } } });
 }
 
 /** Reads config/default.json, config/local.json, then environment variables (which win). */

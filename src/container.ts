@@ -2,6 +2,9 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 import { createPool, parseMysqlUrl, type Pool } from './db/pool';
 import type { NodeDefinition } from './http/node';
+import type { PbxClient } from './pbx/pbx-client';
+import { SimotelClient } from './pbx/simotel-client';
+import { LocalUserService } from './nodes/user/local-user-service';
 import { AliasService } from './nodes/alias/alias-service';
 import { AliasStore } from './nodes/alias/alias-store';
 import { aliasNodes } from './nodes/alias/alias-nodes';
@@ -22,21 +25,32 @@ export interface Container {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  readonly pbx: PbxClient;
   readonly domains: DomainStore;
   readonly nodes: readonly NodeDefinition[];
   close(): Promise<void>;
 }
 
-/** The one place that builds the pool, the stores and the services, and declares the nodes. */
+/**
+ * The one place that builds the pool, the PBX client, the stores and the services, and declares
+ * the nodes. `config.pbx.url` must be set by now (start() puts the simulator's there when unset).
+ */
 export function createContainer(config: Config, logger: Logger): Container {
   const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
+  const pbx = new SimotelClient(config.pbx, logger);
   const domains = new DomainStore(pool);
   const users = new UserStore(pool);
   const phones = new PhoneStore(pool);
   const aliases = new AliasStore(pool);
   const numbers = new NumbersStore(pool);
   const nodes = [
-    ...userNodes(new UserService({ users, domains })),
+    ...userNodes(
+      new UserService({
+        users,
+        domains,
+        local: new LocalUserService({ users, domains, pbx, extensionDefaults: config.pbx.extensionDefaults, logger }),
+      }),
+    ),
     ...phoneNodes(new PhoneService({ phones, users })),
     ...numbersNodes(new NumbersService({ numbers, maxRange: config.numbersMaxRange })),
     ...aliasNodes(new AliasService({ aliases, users, domains })),
@@ -46,6 +60,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     config,
     logger,
     pool,
+    pbx,
     domains,
     nodes,
     close: () => pool.end(),

@@ -10,7 +10,6 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const running = await start(config, logger, version);
   logger.info('pbx-gateway listening', { url: running.url, version, local_domains: config.localDomains });
-  if (!config.pbx.url) logger.warn('no PBX configured (PBX_URL is unset): local-user nodes are not available yet');
 
   let stopping = false;
   const shutdown = (signal: string) => {

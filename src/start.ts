@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import { createApp } from './app';
+import { createApp, type ReadinessCheck } from './app';
+import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
 import type { Config } from './config';
 import { createContainer, type Container } from './container';
 import { ensureDatabase, parseMysqlUrl } from './db/pool';
@@ -12,7 +13,22 @@ export interface Running {
   readonly server: Server;
   readonly container: Container;
   readonly url: string;
+  /** The built-in PBX simulator, when no PBX_URL was configured. */
+  readonly simulator: PbxSimulator | null;
   stop(): Promise<void>;
+}
+
+/** The configuration pointed at a running simulator (its URL and its credentials). */
+export function withSimulator(config: Config, simulator: PbxSimulator): Config {
+  return { ...config, pbx: { ...config.pbx, url: simulator.url, ...simulator.credentials } };
+}
+
+/** What /readyz asks: MySQL and the PBX. */
+export function readinessChecks(container: Container): ReadinessCheck[] {
+  return [
+    { name: 'database', check: async () => void (await container.pool.query('SELECT 1')) },
+    { name: 'pbx', check: () => container.pbx.ping() },
+  ];
 }
 
 function describeDatabaseFailure(error: unknown, config: Config): ConfigError {
@@ -44,19 +60,25 @@ export async function prepare(config: Config, logger: Logger): Promise<Container
 }
 
 /** Starts the gateway: database, app, listening socket; stop() closes them in order. */
-export async function start(config: Config, logger: Logger, version: string): Promise<Running> {
-  const container = await prepare(config, logger);
-  const app = createApp({
-    nodes: container.nodes,
-    logger,
-    version,
-    readiness: [{ name: 'database', check: async () => void (await container.pool.query('SELECT 1')) }],
+export async function start(configured: Config, logger: Logger, version: string): Promise<Running> {
+  let config = configured;
+  let simulator: PbxSimulator | null = null;
+  if (!config.pbx.url) {
+    simulator = await startPbxSimulator();
+    config = withSimulator(config, simulator);
+    logger.warn('no PBX configured (PBX_URL is unset): using the built-in Simotel simulator', { pbx_url: simulator.url });
+  }
+  const container = await prepare(config, logger).catch(async (error: unknown) => {
+    await simulator?.close();
+    throw error;
   });
+  const app = createApp({ nodes: container.nodes, logger, version, readiness: readinessChecks(container) });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, () => resolve(listening));
     listening.once('error', reject);
   }).catch(async (error: NodeJS.ErrnoException) => {
     await container.close();
+    await simulator?.close();
     throw new ConfigError(`PORT: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`);
   });
   server.keepAliveTimeout = 65_000;
@@ -67,12 +89,14 @@ export async function start(config: Config, logger: Logger, version: string): Pr
     server,
     container,
     url,
+    simulator,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
       await container.close();
+      await simulator?.close();
     },
   };
 }

@@ -7,7 +7,8 @@ import { createApp } from '../../src/app';
 import { validateConfig, type Config } from '../../src/config';
 import type { Container } from '../../src/container';
 import { createLogger } from '../../src/logger';
-import { prepare } from '../../src/start';
+import { prepare, readinessChecks, withSimulator } from '../../src/start';
+import { startPbxSimulator, type PbxSimulator } from '../../src/pbx/simulator';
 
 export const MYSQL_SERVER = process.env.TEST_MYSQL_SERVER ?? 'mysql://root@127.0.0.1:3306';
 
@@ -31,6 +32,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 
 export interface TestGateway {
   readonly app: Express;
+  /** The built-in Simotel simulator this gateway talks to over HTTP. */
+  readonly pbx: PbxSimulator;
   readonly container: Container;
   readonly config: Config;
   /** Every line the gateway logged, as written. */
@@ -46,7 +49,8 @@ export interface TestGateway {
 
 /** A gateway on its own, freshly migrated database; close() drops the database. */
 export async function startTestGateway(overrides: Partial<Config> = {}): Promise<TestGateway> {
-  const config = testConfig(overrides);
+  const pbx = await startPbxSimulator();
+  const config = withSimulator(testConfig(overrides), pbx);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -59,11 +63,12 @@ export async function startTestGateway(overrides: Partial<Config> = {}): Promise
   const app = createApp({
     nodes: container.nodes,
     logger,
-    readiness: [{ name: 'database', check: async () => void (await container.pool.query('SELECT 1')) }],
+    readiness: readinessChecks(container),
   });
   const database = new URL(config.mysqlUrl).pathname.slice(1);
   return {
     app,
+    pbx,
     container,
     config,
     logs,
@@ -75,6 +80,7 @@ export async function startTestGateway(overrides: Partial<Config> = {}): Promise
     },
     async close() {
       await container.close();
+      await pbx.close();
       const connection = await mysql.createConnection(MYSQL_SERVER);
       await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
       await connection.end();

@@ -12,12 +12,16 @@ interface AliasForm {
 }
 
 // The alias forms are checked here rather than by the schema, because the contract names the
-// cause per node: `alias` for alias/add, `address` for alias/remove.
+// cause per node: `alias` for alias/add, `address` for alias/remove. So the schema only asks for
+// strings: an empty or overlong value is malformed and gets that cause from resolveAlias too.
 const aliasFormKeys = {
-  alias: Joi.string().max(512).description('The alias as username@domain (or give alias_username and alias_domain).'),
-  alias_username: Joi.string().max(512).description('The alias username, with alias_domain.'),
-  alias_domain: Joi.string().max(512).description('The alias domain, with alias_username.'),
+  alias: Joi.string().allow('').description('The alias as username@domain (or give alias_username and alias_domain).'),
+  alias_username: Joi.string().allow('').description('The alias username, with alias_domain.'),
+  alias_domain: Joi.string().allow('').description('The alias domain, with alias_username.'),
 };
+
+// username (64) + '@' + domain (253)
+const MAX_ADDRESS = 318;
 
 function resolveAlias(form: AliasForm, cause: string): SipAddress {
   const { alias, alias_username: username, alias_domain: domain } = form;
@@ -25,8 +29,11 @@ function resolveAlias(form: AliasForm, cause: string): SipAddress {
   if (alias !== undefined && separate) throw new Invalid(cause, 'give either alias or alias_username and alias_domain, not both');
   if (alias === undefined && !separate) throw new Invalid(cause, 'give alias, or alias_username and alias_domain');
   const text = alias ?? `${username ?? ''}@${domain ?? ''}`;
-  const parsed = parseSipAddress(text);
-  if (!parsed) throw new Invalid(cause, `${text} is not a SIP address username@domain`);
+  const parsed = text.length <= MAX_ADDRESS ? parseSipAddress(text) : null;
+  if (!parsed) {
+    const shown = text.length <= MAX_ADDRESS ? text : `${text.slice(0, 64)}…`;
+    throw new Invalid(cause, `${shown} is not a SIP address username@domain`);
+  }
   return parsed;
 }
 

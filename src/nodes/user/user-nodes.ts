@@ -2,7 +2,8 @@ import { defineNode, PlainText, type NodeDefinition } from '../../http/node';
 import { param } from '../../http/params';
 import { generatePassword } from '../../values/password';
 import { globToLike } from '../../values/glob';
-import type { SipAddress } from '../../values/sip-address';
+import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+import type { ForwardChanges } from './local-user-service';
 import type { UserService, UserUpdate } from './user-service';
 import { userView } from './user-view';
 
@@ -38,6 +39,24 @@ export function userNodes(users: UserService): NodeDefinition[] {
       answers: { users: 'Array of {user, displayname}.' },
       handle: async ({ search }) => ({ users: await users.list(search === undefined ? null : globToLike(search)) }),
     }),
+    defineNode<WithUser<{ displayname: string; email?: string; dry_run?: boolean }>>({
+      path: 'user/add_local',
+      scope: 'write',
+      summary: 'Adds a user in a local domain: the extension on the PBX and the provisioning record, together or not at all.',
+      description: 'The username is the PBX extension number (2–15 digits). The password is generated and answered this once.',
+      userForm: 'required',
+      params: { displayname: param.displayname().required(), email: param.email(), dry_run: param.dryRun() },
+      answers: { user: USER_OBJECT, password: 'The generated SIP password (the only time it is shown).', dry_run: 'true when nothing was changed' },
+      failures: {
+        exists: 'the address is taken by a user or an alias, or the extension exists on the PBX',
+        domain: 'the domain is not local',
+        pbx: 'the PBX refused (detail carries its message)',
+      },
+      handle: async ({ dry_run: dryRun = false, ...request }) => {
+        const { user, password } = await users.addLocal(request, dryRun);
+        return dryRun ? { user: userView(user), dry_run: true } : { user: userView(user), password };
+      },
+    }),
     defineNode<WithUser<{ password: string; displayname: string; registrar: string; dry_run?: boolean } & UserUpdate>>({
       path: 'user/add_remote',
       scope: 'write',
@@ -71,6 +90,35 @@ export function userNodes(users: UserService): NodeDefinition[] {
         await users.changePassword(user, password);
         return { detail: `Password changed for ${user.username}@${user.domain}` };
       },
+    }),
+    defineNode<WithUser<{ email: string }>>({
+      path: 'user/change_email',
+      scope: 'write',
+      summary: "Changes a local user's e-mail address, on the PBX and in provisioning.",
+      userForm: 'required',
+      params: { email: param.email().required() },
+      answers: { user: 'The address.', email: 'The e-mail address now set.' },
+      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
+      handle: async ({ user, email }) => {
+        await users.changeEmail(user, email);
+        return { user: formatSipAddress(user), email };
+      },
+    }),
+    defineNode<WithUser<ForwardChanges>>({
+      path: 'user/forward',
+      scope: 'write',
+      summary: "Reads a local user's call-forward policy, or sets any of busy, no_answer, unavailable, all (the others are kept).",
+      description: 'With no forward parameter it only reads. An empty value clears that forward.',
+      userForm: 'required',
+      params: {
+        busy: param.forwardTarget().allow(''),
+        no_answer: param.forwardTarget().allow(''),
+        unavailable: param.forwardTarget().allow(''),
+        all: param.forwardTarget().allow(''),
+      },
+      answers: { user: 'The address.', forward: '{busy, no_answer, unavailable, all} as the PBX now has it.' },
+      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
+      handle: async ({ user, ...changes }) => ({ user: formatSipAddress(user), forward: await users.forward(user, changes) }),
     }),
     defineNode<WithUser<UserUpdate>>({
       path: 'user/update',

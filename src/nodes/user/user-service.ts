@@ -1,6 +1,8 @@
-import { Failed, GatewayError, Invalid } from '../../outcome';
+import { Failed, Invalid } from '../../outcome';
+import type { ForwardName } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
+import type { ForwardChanges, LocalUserRequest, LocalUserService } from './local-user-service';
 import type { NewUser, RemoteSettings, UserChanges, UserFields, UserRecord, UserStore } from './user-store';
 
 export interface RemoteUserRequest extends Partial<Omit<UserFields, 'email' | 'displayname'>> {
@@ -21,15 +23,18 @@ const REMOTE_ONLY: readonly (keyof RemoteSettings)[] = ['registrar', 'r_port', '
 export interface UserServiceDeps {
   readonly users: UserStore;
   readonly domains: DomainStore;
+  readonly local: LocalUserService;
 }
 
 export class UserService {
   private readonly users: UserStore;
   private readonly domains: DomainStore;
+  private readonly local: LocalUserService;
 
   constructor(deps: UserServiceDeps) {
     this.users = deps.users;
     this.domains = deps.domains;
+    this.local = deps.local;
   }
 
   async get(address: SipAddress): Promise<UserRecord> {
@@ -42,10 +47,17 @@ export class UserService {
     return this.users.list(like);
   }
 
-  /** Free means: no user and no alias holds the address. */
+  /** Free means: no user and no alias holds the address, and in a local domain no PBX extension has the number. */
   async available(address: SipAddress): Promise<void> {
     const owner = await this.users.addressOwner(address);
     if (owner) throw new Failed('exists', `${formatSipAddress(address)} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
+    if ((await this.domains.isLocal(address.domain)) && (await this.local.extensionExists(address.username))) {
+      throw new Failed('exists', `extension ${address.username} exists on the PBX`);
+    }
+  }
+
+  addLocal(request: LocalUserRequest, dryRun: boolean): Promise<{ user: UserRecord; password: string | null }> {
+    return this.local.add(request, dryRun);
   }
 
   async addRemote(request: RemoteUserRequest, dryRun: boolean): Promise<UserRecord> {
@@ -79,8 +91,20 @@ export class UserService {
 
   async changePassword(address: SipAddress, password: string): Promise<void> {
     const user = await this.get(address);
-    this.requireRemote(user);
-    await this.users.update(user.id, { password });
+    if (user.kind === 'local') await this.local.changePassword(address, password);
+    else await this.users.update(user, { password });
+  }
+
+  async changeEmail(address: SipAddress, email: string): Promise<void> {
+    const user = await this.get(address);
+    if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: e-mail is kept for local users only`);
+    await this.local.changeEmail(address, email);
+  }
+
+  async forward(address: SipAddress, changes: ForwardChanges): Promise<Record<ForwardName, string>> {
+    const user = await this.get(address);
+    if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: forwarding is set on the PBX for local users only`);
+    return this.local.forward(address, changes);
   }
 
   async update(address: SipAddress, changes: UserUpdate): Promise<UserRecord> {
@@ -95,21 +119,14 @@ export class UserService {
       const remoteOnly = REMOTE_ONLY.find((name) => changes[name] !== undefined);
       if (remoteOnly) throw new Failed('domain', `${remoteOnly} applies to remote users only`);
     }
-    this.requireRemote(user);
-    await this.users.update(user.id, changes as UserChanges);
-    return (await this.users.find(address)) ?? user;
+    if (user.kind === 'local') await this.local.update(address, changes as UserChanges);
+    else await this.users.update(user, changes as UserChanges);
+    return this.get(address);
   }
 
   async remove(address: SipAddress): Promise<void> {
     const user = await this.get(address);
-    this.requireRemote(user);
-    await this.users.remove(user);
-  }
-
-  // Local users live on the PBX too; their changes go through the PBX client (the next issue).
-  private requireRemote(user: UserRecord): void {
-    if (user.kind === 'local') {
-      throw new GatewayError('pbx', 'changes to local users need the PBX client, which this build does not have yet');
-    }
+    if (user.kind === 'local') await this.local.remove(address);
+    else await this.users.remove(user);
   }
 }

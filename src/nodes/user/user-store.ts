@@ -88,76 +88,106 @@ export class UserStore {
     return rows.map((row) => ({ user: `${row.username}@${row.domain}`, displayname: row.displayname }));
   }
 
-  /**
-   * Inserts the user and claims its address in one transaction; `beforeCommit` runs inside it
-   * (the PBX call for a local user), so a failure there leaves nothing behind.
-   */
-  async insert(user: NewUser, beforeCommit?: (record: UserRecord) => Promise<void>): Promise<UserRecord> {
-    const address = formatSipAddress(user);
+  /** Runs `work` in one transaction; a duplicate address becomes exists, a referenced user inuse. */
+  async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>): Promise<T> {
+    const formatted = formatSipAddress(address);
     try {
-      return await withTransaction(this.pool, async (connection) => {
-        await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'user')", [user.username, user.domain]);
-        const remote = user.remote;
-        const [inserted] = await connection.execute<ResultSetHeader>(
-          `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
-            user.username,
-            user.domain,
-            user.kind,
-            user.displayname,
-            user.email,
-            user.dialplan,
-            user.linetext,
-            user.password,
-            remote?.registrar ?? null,
-            remote?.r_port ?? null,
-            remote?.proxy ?? null,
-            remote?.p_port ?? null,
-            remote?.authid ?? null,
-          ],
-        );
-        const record: UserRecord = { ...user, id: inserted.insertId };
-        // Aliases that already pointed at this address now point at the user (user/remove checks them).
-        await connection.execute('UPDATE aliases SET destination_user_id = ? WHERE destination_username = ? AND destination_domain = ?', [
-          record.id,
-          user.username,
-          user.domain,
-        ]);
-        if (beforeCommit) await beforeCommit(record);
-        return record;
-      });
+      return await withTransaction(this.pool, work);
     } catch (error) {
-      if (isDuplicateKey(error)) throw new Failed('exists', `${address} is taken`);
+      if (isDuplicateKey(error)) throw new Failed('exists', `${formatted} is taken`);
+      if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${formatted}; remove them first`);
       throw error;
     }
   }
 
-  async update(id: number, changes: UserChanges, beforeCommit?: () => Promise<void>): Promise<void> {
+  /** Reads the user and holds its row until the transaction ends, so changes to one user queue up. */
+  async lock(connection: Connection, address: SipAddress): Promise<UserRecord | null> {
+    const [rows] = await connection.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE username = ? AND domain = ? FOR UPDATE`, [
+      address.username,
+      address.domain,
+    ]);
+    return rows.length > 0 ? rowToUser(rows[0]) : null;
+  }
+
+  /** Claims the address for a user; a parallel claim of the same address waits, then fails exists. */
+  async claim(connection: Connection, address: SipAddress): Promise<void> {
+    await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'user')", [address.username, address.domain]);
+  }
+
+  async insertRow(connection: Connection, user: NewUser): Promise<UserRecord> {
+    const remote = user.remote;
+    const [inserted] = await connection.execute<ResultSetHeader>(
+      `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        user.username,
+        user.domain,
+        user.kind,
+        user.displayname,
+        user.email,
+        user.dialplan,
+        user.linetext,
+        user.password,
+        remote?.registrar ?? null,
+        remote?.r_port ?? null,
+        remote?.proxy ?? null,
+        remote?.p_port ?? null,
+        remote?.authid ?? null,
+      ],
+    );
+    const record: UserRecord = { ...user, id: inserted.insertId };
+    // Aliases that already pointed at this address now point at the user (user/remove checks them).
+    await connection.execute('UPDATE aliases SET destination_user_id = ? WHERE destination_username = ? AND destination_domain = ?', [
+      record.id,
+      user.username,
+      user.domain,
+    ]);
+    return record;
+  }
+
+  async updateRow(connection: Connection, id: number, changes: UserChanges): Promise<void> {
     const names = Object.keys(changes).filter((name) => CHANGEABLE.has(name));
     if (names.length === 0) return;
-    await withTransaction(this.pool, async (connection) => {
-      await connection.execute(
-        `UPDATE users SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE id = ?`,
-        [...names.map((name) => changes[name as keyof UserChanges] ?? null), id],
-      );
-      if (beforeCommit) await beforeCommit();
+    await connection.execute(`UPDATE users SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE id = ?`, [
+      ...names.map((name) => changes[name as keyof UserChanges] ?? null),
+      id,
+    ]);
+  }
+
+  /** Deletes the user row; the foreign keys of phones and aliases refuse it while they point at it. */
+  async deleteRow(connection: Connection, user: UserRecord): Promise<void> {
+    await connection.execute('DELETE FROM users WHERE id = ?', [user.id]);
+  }
+
+  async releaseAddress(connection: Connection, address: SipAddress): Promise<void> {
+    await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'user'", [address.username, address.domain]);
+  }
+
+  async insert(user: NewUser): Promise<UserRecord> {
+    return this.inTransaction(user, async (connection) => {
+      await this.claim(connection, user);
+      return this.insertRow(connection, user);
     });
   }
 
-  /** Removes the user and frees its address; refused while phones or aliases point at it. */
-  async remove(user: UserRecord, beforeCommit?: () => Promise<void>): Promise<void> {
-    const address = formatSipAddress(user);
-    try {
-      await withTransaction(this.pool, async (connection) => {
-        const [deleted] = await connection.execute<ResultSetHeader>('DELETE FROM users WHERE id = ?', [user.id]);
-        if (deleted.affectedRows === 0) throw new Failed('nonexistant', `no user ${address}`);
-        await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'user'", [user.username, user.domain]);
-        if (beforeCommit) await beforeCommit();
-      });
-    } catch (error) {
-      if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${address}; remove them first`);
-      throw error;
-    }
+  async update(user: UserRecord, changes: UserChanges): Promise<void> {
+    await this.inTransaction(user, (connection) => this.updateRow(connection, user.id, changes));
+  }
+
+  async remove(user: UserRecord): Promise<void> {
+    await this.inTransaction(user, async (connection) => {
+      const locked = await this.lock(connection, user);
+      if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
+      await this.deleteRow(connection, locked);
+      await this.releaseAddress(connection, locked);
+    });
+  }
+
+  /** Local users of a domain (pbx/sync). */
+  async listLocal(domain: string): Promise<UserRecord[]> {
+    const [rows] = await this.pool.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE domain = ? AND kind = 'local' ORDER BY username`, [
+      domain,
+    ]);
+    return rows.map(rowToUser);
   }
 }

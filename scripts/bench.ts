@@ -1,0 +1,471 @@
+// `npm run bench`: measures the gateway against its performance targets and prints the figures.
+// It never asserts: every target is printed beside its measured value, with a summary table at the end.
+//
+// The gateway (dist/src/main.js) and a bare Express 5 + mysql2 baseline (dist/scripts/bare-server.js)
+// run as child processes on 127.0.0.1 over a dedicated database, pbxgw_bench, which is dropped
+// before the run (so the database is fresh) and again at the end.
+//
+// Optional environment: BENCH_SECONDS (autocannon seconds per run, default 10), BENCH_ROUNDS
+// (default 3), BENCH_WARMUP_SECONDS (default 3), BENCH_CONNECTIONS (default 50).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import mysql from 'mysql2/promise';
+
+const MYSQL_HOST = '127.0.0.1';
+const MYSQL_PORT = 3306;
+const DATABASE = 'pbxgw_bench';
+const MYSQL_URL = `mysql://root@${MYSQL_HOST}:${MYSQL_PORT}/${DATABASE}`;
+const GATEWAY_LOG_LEVEL = 'info';
+
+const RANGE_START = 4790000000;
+const RANGE_SIZE = 1_000_000;
+const RANDOM_REQUESTS = 200;
+const RANDOM_WARMUP = 10;
+
+function setting(name: string, fallback: number, low: number, high: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  return Number.isInteger(value) && value >= low && value <= high ? value : fallback;
+}
+
+const RUN_SECONDS = setting('BENCH_SECONDS', 10, 1, 120);
+const ROUNDS = setting('BENCH_ROUNDS', 3, 1, 10);
+const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 3, 0, 60);
+const CONNECTIONS = setting('BENCH_CONNECTIONS', 50, 1, 500);
+
+const GATEWAY_MAIN = path.resolve(__dirname, '..', 'src', 'main.js');
+const BARE_SERVER = path.resolve(__dirname, 'bare-server.js');
+
+const REMOTE_USER = 'bench@remote.example';
+const POOL_NUMBER = '+4790123456';
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly pid: number;
+  url: string;
+  stdoutBytes: number;
+  stdoutLines: number;
+  readonly stderrTail: string[];
+  exited: boolean;
+}
+
+const children: Child[] = [];
+
+/** Spawns `node script`, consumes its stdout (counting it) and resolves once it logs its url. */
+function startChild(name: string, script: string, env: Record<string, string>, readyMessage: string, timeoutMs: number): Promise<Child> {
+  const spawned = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (spawned.pid === undefined) return Promise.reject(new Error(`${name}: could not spawn ${script}`));
+  const child: Child = { name, process: spawned, pid: spawned.pid, url: '', stdoutBytes: 0, stdoutLines: 0, stderrTail: [], exited: false };
+  children.push(child);
+  return new Promise<Child>((resolve, reject) => {
+    let pending = '';
+    let ready = false;
+    const timer = setTimeout(() => fail(new Error(`${name} did not log "${readyMessage}" within ${timeoutMs} ms`)), timeoutMs);
+    function fail(error: Error): void {
+      clearTimeout(timer);
+      if (!ready) reject(error);
+      ready = true;
+    }
+    spawned.stdout?.on('data', (chunk: Buffer) => {
+      child.stdoutBytes += chunk.length;
+      for (let index = chunk.indexOf(10); index !== -1; index = chunk.indexOf(10, index + 1)) child.stdoutLines += 1;
+      if (ready) return;
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const parsed = JSON.parse(line) as { message?: string; url?: string };
+          if (parsed.message === readyMessage && typeof parsed.url === 'string') {
+            child.url = parsed.url;
+            ready = true;
+            pending = '';
+            clearTimeout(timer);
+            resolve(child);
+            return;
+          }
+        } catch {
+          // not a JSON line; ignore
+        }
+      }
+    });
+    spawned.stderr?.on('data', (chunk: Buffer) => {
+      child.stderrTail.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+      child.stderrTail.splice(0, Math.max(0, child.stderrTail.length - 20));
+    });
+    spawned.on('exit', (code, signal) => {
+      child.exited = true;
+      fail(new Error(`${name} exited (${signal ?? code}) before it was ready: ${child.stderrTail.join(' | ')}`));
+    });
+  });
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.exited) return;
+  const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+  child.process.kill('SIGTERM');
+  const inTime = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+  if (!inTime && !child.exited) {
+    child.process.kill('SIGKILL');
+    await Promise.race([exited, sleep(5_000)]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory of a process, from /proc/<pid>/status (kB there are KiB)
+
+interface Memory {
+  readonly rssKb: number;
+  readonly hwmKb: number;
+}
+
+function memoryOf(pid: number): Memory {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!match) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(match[1]);
+  };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+}
+
+/** Resets VmHWM to the current RSS (Linux: write 5 to clear_refs); false when not allowed. */
+function resetPeak(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Megabytes of 10^6 bytes, from KiB. */
+function mb(kb: number): number {
+  return (kb * 1024) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+interface Answer {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly ms: number;
+}
+
+function call(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise<Answer>((resolve, reject) => {
+    const started = performance.now();
+    const request = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {},
+        timeout: timeoutMs,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - started }));
+        response.on('error', reject);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url} took longer than ${timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+function envelope(answer: Answer, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer.body.toString('utf8'));
+  } catch {
+    throw new Error(`${what}: the answer does not parse (HTTP ${answer.status}): ${answer.body.subarray(0, 200).toString()}`);
+  }
+  const object = parsed as Record<string, unknown>;
+  if (answer.status !== 200 || object.response !== 'ok') {
+    throw new Error(`${what}: not ok (HTTP ${answer.status}): ${answer.body.subarray(0, 300).toString()}`);
+  }
+  return object;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+interface Row {
+  readonly target: string;
+  readonly measured: string;
+  readonly goal: string;
+  readonly met: boolean;
+}
+
+const rows: Row[] = [];
+
+function figure(label: string, measured: string, goal: string, met: boolean): void {
+  rows.push({ target: label, measured, goal, met });
+  const verdict = goal === 'reported only' ? '' : met ? '   MET' : '   MISSED';
+  console.log(`${label}: ${measured}   (target ${goal})${verdict}`);
+}
+
+function info(line: string): void {
+  console.log(`    ${line}`);
+}
+
+function percentile(sorted: readonly number[], fraction: number): number {
+  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1];
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The targets
+
+async function benchAddRange(gateway: Child): Promise<void> {
+  console.log(`\n[1] numbers/add_range of ${RANGE_SIZE.toLocaleString('en-US')} numbers in one request, fresh database`);
+  const before = memoryOf(gateway.pid);
+  const start = `+${RANGE_START}`;
+  const end = `+${RANGE_START + RANGE_SIZE - 1}`;
+  const answer = await call('POST', `${gateway.url}/api/numbers/add_range`, { start, end }, 120_000);
+  const after = memoryOf(gateway.pid);
+  const result = envelope(answer, 'numbers/add_range');
+  info(`POST numbers/add_range start=${start} end=${end} -> ${answer.body.toString()}`);
+  info(`gateway RSS before ${mb(before.rssKb).toFixed(1)} MB, after ${mb(after.rssKb).toFixed(1)} MB`);
+  if (result.added !== RANGE_SIZE) info(`WARNING: added ${String(result.added)}, expected ${RANGE_SIZE}`);
+  figure('[1] add_range 1M wall time', `${(answer.ms / 1000).toFixed(2)} s`, '≤ 3 s', answer.ms <= 3000);
+  figure('[1] gateway peak RSS (VmHWM, whole life so far)', `${mb(after.hwmKb).toFixed(1)} MB`, '< 200 MB', mb(after.hwmKb) < 200);
+}
+
+async function benchRandomList(gateway: Child): Promise<void> {
+  console.log(`\n[2] numbers/list?random=true&limit=10 on the 1M pool: ${RANDOM_REQUESTS} sequential requests (after ${RANDOM_WARMUP} warm-up)`);
+  const url = `${gateway.url}/api/numbers/list?random=true&limit=10`;
+  for (let index = 0; index < RANDOM_WARMUP; index += 1) await call('GET', url, undefined, 10_000);
+  const times: number[] = [];
+  let malformed = 0;
+  for (let index = 0; index < RANDOM_REQUESTS; index += 1) {
+    const answer = await call('GET', url, undefined, 10_000);
+    times.push(answer.ms);
+    const numbers = envelope(answer, 'numbers/list?random=true').numbers;
+    if (!Array.isArray(numbers) || numbers.length !== 10 || new Set(numbers).size !== 10) malformed += 1;
+  }
+  times.sort((a, b) => a - b);
+  const median = percentile(times, 0.5);
+  info(`min ${times[0].toFixed(2)} ms, p95 ${percentile(times, 0.95).toFixed(2)} ms, max ${times[times.length - 1].toFixed(2)} ms; answers without 10 distinct numbers: ${malformed}`);
+  figure('[2] list random limit=10 median latency', `${median.toFixed(2)} ms`, '≤ 15 ms', median <= 15);
+  figure('[2] list random limit=10 p95 latency', `${percentile(times, 0.95).toFixed(2)} ms`, 'reported only', true);
+}
+
+async function benchFullList(gateway: Child): Promise<void> {
+  console.log(`\n[3] numbers/list without limit on the 1M pool`);
+  gc();
+  const reset = resetPeak(gateway.pid);
+  const before = memoryOf(gateway.pid);
+  const answer = await call('GET', `${gateway.url}/api/numbers/list`, undefined, 120_000);
+  const after = memoryOf(gateway.pid);
+  const numbers = envelope(answer, 'numbers/list').numbers;
+  const count = Array.isArray(numbers) ? numbers.length : -1;
+  let ascending = Array.isArray(numbers);
+  if (Array.isArray(numbers)) {
+    for (let index = 1; index < numbers.length && ascending; index += 1) {
+      ascending = Number(String(numbers[index]).slice(1)) > Number(String(numbers[index - 1]).slice(1));
+    }
+  }
+  const growthKb = after.hwmKb - before.rssKb;
+  info(`VmHWM ${reset ? 'reset to the current RSS before the request (clear_refs)' : 'could NOT be reset (it includes earlier peaks)'}; RSS before ${mb(before.rssKb).toFixed(1)} MB, VmHWM after ${mb(after.hwmKb).toFixed(1)} MB, RSS after ${mb(after.rssKb).toFixed(1)} MB`);
+  info(`answer parses: yes; entries: ${count.toLocaleString('en-US')} (${count === RANGE_SIZE ? 'as expected' : `EXPECTED ${RANGE_SIZE}`}); ascending: ${ascending ? 'yes' : 'NO'}; first ${Array.isArray(numbers) ? String(numbers[0]) : '?'}, last ${Array.isArray(numbers) ? String(numbers[numbers.length - 1]) : '?'}`);
+  figure('[3] list all (1M) time', `${(answer.ms / 1000).toFixed(2)} s`, 'reported only', true);
+  figure('[3] list all (1M) bytes received', `${answer.body.length.toLocaleString('en-US')} B (${(answer.body.length / 1e6).toFixed(1)} MB)`, 'reported only', true);
+  figure('[3] list all (1M) entries', count.toLocaleString('en-US'), '= 1,000,000', count === RANGE_SIZE);
+  figure('[3] gateway RSS growth (VmHWM after - RSS before)', `${mb(growthKb).toFixed(1)} MB`, '< 100 MB', mb(growthKb) < 100);
+}
+
+interface Run {
+  readonly requestsPerSecond: number;
+  readonly total: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly problems: number;
+  readonly detail: string;
+}
+
+async function load(url: string, seconds: number, expectBody: string): Promise<Run> {
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    duration: seconds,
+    timeout: 10,
+    expectBody,
+  });
+  const problems = result.errors + result.timeouts + result.non2xx + result.mismatches;
+  return {
+    requestsPerSecond: result.requests.total / result.duration,
+    total: result.requests.total,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    problems,
+    detail: `errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}, body mismatches ${result.mismatches}`,
+  };
+}
+
+async function benchThroughput(gateway: Child, bare: Child): Promise<void> {
+  console.log(`\n[4] requests/s under ${CONNECTIONS} concurrent connections (autocannon), gateway vs bare Express 5 + mysql2`);
+  info(`gateway: LOG_LEVEL=${GATEWAY_LOG_LEVEL}, stdout piped to the bench process (not a TTY), which reads and counts it`);
+  info(`schedule: ${WARMUP_SECONDS} s warm-up per server per node, then ${ROUNDS} rounds x ${RUN_SECONDS} s per server per node, order alternating`);
+  const targets = [
+    { node: 'user/get', query: `user=${encodeURIComponent(REMOTE_USER)}` },
+    { node: 'numbers/inpool', query: `number=${encodeURIComponent(POOL_NUMBER)}` },
+  ];
+  const servers = [gateway, bare];
+  const expected = new Map<string, string>();
+  for (const { node, query } of targets) {
+    const bodies = await Promise.all(servers.map((server) => call('GET', `${server.url}/api/${node}?${query}`, undefined, 5_000)));
+    bodies.forEach((answer, index) => envelope(answer, `${servers[index].name} ${node}`));
+    const [fromGateway, fromBare] = bodies.map((answer) => answer.body.toString('utf8'));
+    info(`${node}: gateway answers ${fromGateway}`);
+    info(`${node}: bare answers ${fromBare === fromGateway ? 'the identical body' : fromBare}`);
+    expected.set(`gateway ${node}`, fromGateway);
+    expected.set(`bare ${node}`, fromBare);
+  }
+  if (WARMUP_SECONDS > 0) {
+    for (const { node, query } of targets) {
+      for (const server of servers) await load(`${server.url}/api/${node}?${query}`, WARMUP_SECONDS, expected.get(`${server.name} ${node}`) ?? '');
+    }
+  }
+  const linesBefore = gateway.stdoutLines;
+  const bytesBefore = gateway.stdoutBytes;
+  let gatewayRequests = 0;
+  const totals = new Map<string, number[]>();
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    for (const { node, query } of targets) {
+      const order = round % 2 === 1 ? servers : [...servers].reverse();
+      for (const server of order) {
+        gc();
+        const run = await load(`${server.url}/api/${node}?${query}`, RUN_SECONDS, expected.get(`${server.name} ${node}`) ?? '');
+        if (server === gateway) gatewayRequests += run.total;
+        const key = `${server.name} ${node}`;
+        totals.set(key, [...(totals.get(key) ?? []), run.requestsPerSecond]);
+        info(
+          `round ${round} ${node.padEnd(14)} ${server.name.padEnd(7)} ${run.requestsPerSecond.toFixed(0).padStart(6)} req/s  latency p50 ${run.p50} ms p99 ${run.p99} ms  (${run.detail})${run.problems > 0 ? '  <-- PROBLEMS' : ''}`,
+        );
+      }
+    }
+  }
+  const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+  for (const { node } of targets) {
+    const ofGateway = mean(totals.get(`gateway ${node}`) ?? []);
+    const ofBare = mean(totals.get(`bare ${node}`) ?? []);
+    const ratio = ofGateway / ofBare;
+    info(`${node}: gateway ${ofGateway.toFixed(0)} req/s, bare ${ofBare.toFixed(0)} req/s (means over ${ROUNDS} rounds)`);
+    figure(`[4] ${node} req/s ratio gateway/bare @${CONNECTIONS} conns`, `${ratio.toFixed(2)} (${ofGateway.toFixed(0)} / ${ofBare.toFixed(0)} req/s)`, '≥ 0.8', ratio >= 0.8);
+  }
+  const lines = gateway.stdoutLines - linesBefore;
+  info(
+    `gateway log during the measured runs: LOG_LEVEL=${GATEWAY_LOG_LEVEL}, ${lines.toLocaleString('en-US')} lines, ${((gateway.stdoutBytes - bytesBefore) / 1e6).toFixed(1)} MB for ${gatewayRequests.toLocaleString('en-US')} requests`,
+  );
+  rows.push({ target: '[4] gateway log level', measured: `${GATEWAY_LOG_LEVEL} (stdout piped, ${lines.toLocaleString('en-US')} lines)`, goal: 'info, not a TTY', met: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function dropDatabase(): Promise<void> {
+  const connection = await mysql.createConnection({ host: MYSQL_HOST, port: MYSQL_PORT, user: 'root', password: '', connectTimeout: 5000 });
+  try {
+    await connection.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
+  } finally {
+    await connection.end();
+  }
+}
+
+function printSummary(): void {
+  const header: Row = { target: 'Target', measured: 'Measured', goal: 'Goal', met: true };
+  const widths = {
+    target: Math.max(...[header, ...rows].map((row) => row.target.length)),
+    measured: Math.max(...[header, ...rows].map((row) => row.measured.length)),
+    goal: Math.max(...[header, ...rows].map((row) => row.goal.length)),
+  };
+  const line = (row: Row, result: string): string =>
+    `| ${row.target.padEnd(widths.target)} | ${row.measured.padEnd(widths.measured)} | ${row.goal.padEnd(widths.goal)} | ${result.padEnd(6)} |`;
+  const rule = `|${'-'.repeat(widths.target + 2)}|${'-'.repeat(widths.measured + 2)}|${'-'.repeat(widths.goal + 2)}|--------|`;
+  console.log('\nSummary');
+  console.log(line(header, 'Result'));
+  console.log(rule);
+  for (const row of rows) console.log(line(row, row.goal === 'reported only' ? '-' : row.met ? 'MET' : 'MISSED'));
+}
+
+let cleaning: Promise<void> | undefined;
+
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of children) await stopChild(child).catch(() => undefined);
+    agent.destroy();
+    await dropDatabase().catch((error: Error) => console.error(`could not drop ${DATABASE}: ${error.message}`));
+  })();
+  return cleaning;
+}
+
+async function main(): Promise<void> {
+  for (const file of [GATEWAY_MAIN, BARE_SERVER]) {
+    if (!fs.existsSync(file)) throw new Error(`${file} is missing; run npm run build`);
+  }
+  console.log(`pbx-gateway bench — node ${process.version}, database ${DATABASE} on ${MYSQL_HOST}:${MYSQL_PORT}, everything on 127.0.0.1`);
+  console.log('MB = 10^6 bytes; RSS figures are the gateway child process, from /proc/<pid>/status');
+  await dropDatabase();
+  const gateway = await startChild(
+    'gateway',
+    GATEWAY_MAIN,
+    { HOST: '127.0.0.1', PORT: '0', MYSQL_URL, LOG_LEVEL: GATEWAY_LOG_LEVEL, MYSQL_POOL_SIZE: '10', NUMBERS_MAX_RANGE: String(RANGE_SIZE) },
+    'pbx-gateway listening',
+    60_000,
+  );
+  info(`gateway pid ${gateway.pid} at ${gateway.url} (LOG_LEVEL=${GATEWAY_LOG_LEVEL}, pool 10)`);
+
+  await benchAddRange(gateway);
+  await benchRandomList(gateway);
+  await benchFullList(gateway);
+
+  const added = await call(
+    'POST',
+    `${gateway.url}/api/user/add_remote`,
+    { user: REMOTE_USER, password: 'Bench-pass-1', displayname: 'Bench User', registrar: 'sip.remote.example' },
+    10_000,
+  );
+  envelope(added, 'user/add_remote');
+  const bare = await startChild('bare', BARE_SERVER, { HOST: '127.0.0.1', PORT: '0', MYSQL_URL }, 'bare-server listening', 30_000);
+  console.log('');
+  info(`bare server pid ${bare.pid} at ${bare.url} (pool 10)`);
+  await benchThroughput(gateway, bare);
+  printSummary();
+}
+
+process.once('SIGINT', () => {
+  console.error('interrupted; stopping the servers and dropping the database');
+  void cleanUp().finally(() => process.exit(130));
+});
+
+main()
+  .then(cleanUp)
+  .catch(async (error: unknown) => {
+    console.error(`bench failed: ${(error as Error).stack ?? String(error)}`);
+    for (const child of children) if (child.stderrTail.length > 0) console.error(`${child.name} stderr: ${child.stderrTail.join('\n')}`);
+    await cleanUp();
+    process.exitCode = 1;
+  });

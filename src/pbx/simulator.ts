@@ -1,0 +1,201 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MASKED_SECRET, type Extension } from './extension';
+
+// A small Simotel v4 users API for the demo and the tests: the same paths, auth and envelope as the
+// real PBX, and one-shot faults that tests queue to break a call at a chosen step.
+
+export interface SimulatorCredentials {
+  readonly apiKey: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+export type FaultKind =
+  | 'refuse' // answers success: 0 without applying
+  | 'http500' // answers HTTP 500 without applying
+  | 'timeout' // never answers, without applying
+  | 'reset' // drops the connection without applying
+  | 'timeout-after' // applies the change, then never answers
+  | 'reset-after'; // applies the change, then drops the connection
+
+export interface Fault {
+  readonly path: string;
+  readonly kind: FaultKind;
+}
+
+export interface PbxSimulator {
+  readonly url: string;
+  readonly credentials: SimulatorCredentials;
+  /** Every call received, in order (path and parsed body), for wire-format assertions. */
+  readonly calls: { path: string; body: unknown }[];
+  /** A copy of the stored extensions, secrets unmasked. */
+  extensions(): Extension[];
+  extension(number: string): Extension | undefined;
+  /** Queues a fault for the next call to `path`. */
+  fail(path: string, kind: FaultKind): void;
+  /** Which users/add answer shape to use: {success: 1} or {status: "success"}. */
+  addAnswerShape: 'success' | 'status';
+  /** Puts an extension straight in (as if created on the PBX by hand). */
+  seed(extension: Omit<Extension, '_id'>): Extension;
+  close(): Promise<void>;
+}
+
+export interface SimulatorOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly credentials?: SimulatorCredentials;
+  /** Log one line per call (the standalone simulator). */
+  readonly log?: (line: string) => void;
+}
+
+function sameText(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function randomCredentials(): SimulatorCredentials {
+  return {
+    apiKey: randomBytes(24).toString('base64url'),
+    username: 'gateway',
+    password: randomBytes(18).toString('base64url'),
+  };
+}
+
+export async function startPbxSimulator(options: SimulatorOptions = {}): Promise<PbxSimulator> {
+  const credentials = options.credentials ?? randomCredentials();
+  const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  const store = new Map<string, Extension>();
+  const faults: Fault[] = [];
+  const calls: { path: string; body: unknown }[] = [];
+  const hanging = new Set<http.ServerResponse>();
+
+  const answer = (response: http.ServerResponse, status: number, body: unknown) => {
+    response.writeHead(status, { 'Content-Type': 'application/json' });
+    response.end(JSON.stringify(body));
+  };
+  const ok = (data: unknown = '') => ({ success: 1, message: 'Requested operation is done successfully', data });
+  const refuse = (message: string) => ({ success: 0, message, data: '' });
+  const byId = (id: unknown) => [...store.values()].find((extension) => extension._id === id);
+  const masked = (extension: Extension) => ({ ...extension, secret: MASKED_SECRET });
+
+  function apply(path: string, body: Record<string, unknown>): { status: number; body: unknown } {
+    switch (path) {
+      case '/api/v4/setting/ping/act':
+        return { status: 200, body: ok() };
+      case '/api/v4/pbx/users/search': {
+        const conditions = (body.conditions ?? {}) as { number?: unknown };
+        if (conditions.number === undefined) return { status: 200, body: ok([...store.values()].map(masked)) };
+        const number = String(conditions.number);
+        // Like the real PBX, similar numbers may come back too: callers must keep the exact one.
+        const found = [...store.values()].filter((extension) =>
+          body.alike === true ? extension.number.includes(number) : extension.number.startsWith(number),
+        );
+        return { status: 200, body: ok(found.map(masked)) };
+      }
+      case '/api/v4/pbx/users/add': {
+        const number = typeof body.number === 'string' ? body.number : '';
+        if (!/^[0-9]{2,15}$/.test(number)) return { status: 200, body: refuse('number is required') };
+        if (body._id !== undefined) return { status: 200, body: refuse('_id is not allowed here') };
+        if (store.has(number)) return { status: 200, body: refuse('This number is already in use') };
+        const created = { ...(body as unknown as Extension), _id: randomBytes(12).toString('hex') };
+        store.set(number, created);
+        return { status: 200, body: simulator.addAnswerShape === 'status' ? { status: 'success', message: 'added' } : ok() };
+      }
+      case '/api/v4/pbx/users/update': {
+        const current = byId(body._id);
+        if (!current) return { status: 200, body: refuse('user not found') };
+        const next = { ...(body as unknown as Extension) };
+        // An update without secret keeps the stored one (the gateway holds none for imported extensions).
+        if (next.secret === undefined) next.secret = current.secret;
+        if (next.number !== current.number) {
+          if (store.has(next.number)) return { status: 200, body: refuse('This number is already in use') };
+          store.delete(current.number);
+        }
+        store.set(next.number, next);
+        return { status: 200, body: ok() };
+      }
+      case '/api/v4/pbx/users/remove': {
+        const current = byId(body._id);
+        if (!current) return { status: 200, body: refuse('user not found') };
+        store.delete(current.number);
+        return { status: 200, body: ok() };
+      }
+      default:
+        return { status: 404, body: refuse('not found') };
+    }
+  }
+
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const path = (request.url ?? '').split('?')[0];
+      options.log?.(`${request.method} ${path}`);
+      if (request.method !== 'POST') return answer(response, 405, refuse('use POST'));
+      if (!sameText(request.headers['x-apikey'] as string | undefined, credentials.apiKey) || !sameText(request.headers.authorization, basic)) {
+        return answer(response, 401, { success: 0, message: 'Unauthorized', data: '' });
+      }
+      if (!(request.headers['content-type'] ?? '').startsWith('application/json')) {
+        return answer(response, 415, refuse('Content-Type must be application/json'));
+      }
+      let body: Record<string, unknown>;
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+        body = parsed as Record<string, unknown>;
+      } catch {
+        return answer(response, 400, refuse('invalid JSON'));
+      }
+      const shortPath = path.replace(/^\/api\/v4/, '');
+      calls.push({ path: shortPath, body });
+      const faultIndex = faults.findIndex((fault) => fault.path === shortPath);
+      const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
+      if (fault?.kind === 'refuse') return answer(response, 200, refuse('simulated refusal'));
+      if (fault?.kind === 'http500') return answer(response, 500, { message: 'simulated server error' });
+      if (fault?.kind === 'reset') return request.socket.destroy();
+      if (fault?.kind === 'timeout') {
+        hanging.add(response);
+        return undefined;
+      }
+      const result = apply(path, body);
+      if (fault?.kind === 'reset-after') return request.socket.destroy();
+      if (fault?.kind === 'timeout-after') {
+        hanging.add(response);
+        return undefined;
+      }
+      return answer(response, result.status, result.body);
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  const { address, port } = server.address() as AddressInfo;
+
+  const simulator: PbxSimulator = {
+    url: `http://${address}:${port}/api/v4`,
+    credentials,
+    calls,
+    addAnswerShape: 'success',
+    extensions: () => [...store.values()].map((extension) => ({ ...extension, forward_policy: { ...extension.forward_policy } })),
+    extension: (number) => {
+      const found = store.get(number);
+      return found ? { ...found, forward_policy: { ...found.forward_policy } } : undefined;
+    },
+    fail: (path, kind) => {
+      faults.push({ path, kind });
+    },
+    seed: (extension) => {
+      const created = { ...extension, _id: randomBytes(12).toString('hex') };
+      store.set(created.number, created);
+      return created;
+    },
+    close: async () => {
+      for (const response of hanging) response.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return simulator;
+}
