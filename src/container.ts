@@ -5,6 +5,8 @@ import type { NodeDefinition } from './http/node';
 import type { PbxClient } from './pbx/pbx-client';
 import { SimotelClient } from './pbx/simotel-client';
 import { LocalUserService } from './nodes/user/local-user-service';
+import { SyncService } from './nodes/pbx/sync-service';
+import { pbxNodes } from './nodes/pbx/pbx-nodes';
 import { AliasService } from './nodes/alias/alias-service';
 import { AliasStore } from './nodes/alias/alias-store';
 import { aliasNodes } from './nodes/alias/alias-nodes';
@@ -27,6 +29,7 @@ export interface Container {
   readonly pool: Pool;
   readonly pbx: PbxClient;
   readonly domains: DomainStore;
+  readonly sync: SyncService;
   readonly nodes: readonly NodeDefinition[];
   close(): Promise<void>;
 }
@@ -43,6 +46,7 @@ export function createContainer(config: Config, logger: Logger): Container {
   const phones = new PhoneStore(pool);
   const aliases = new AliasStore(pool);
   const numbers = new NumbersStore(pool);
+  const sync = new SyncService({ users, domains, pbx, logger });
   const nodes = [
     ...userNodes(
       new UserService({
@@ -55,6 +59,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     ...numbersNodes(new NumbersService({ numbers, maxRange: config.numbersMaxRange })),
     ...aliasNodes(new AliasService({ aliases, users, domains })),
     ...domainNodes(new DomainService({ domains })),
+    ...pbxNodes(sync),
   ];
   return {
     config,
@@ -62,6 +67,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     pool,
     pbx,
     domains,
+    sync,
     nodes,
     close: () => pool.end(),
   };

@@ -1,0 +1,124 @@
+import type { Logger } from '../../logger';
+import { Failed } from '../../outcome';
+import type { Extension } from '../../pbx/extension';
+import type { PbxClient } from '../../pbx/pbx-client';
+import type { DomainStore } from '../domains/domain-store';
+import type { UserRecord, UserStore } from '../user/user-store';
+
+export interface SyncOptions {
+  readonly dryRun: boolean;
+  readonly prune: boolean;
+  /** Called after each extension and each missing user is handled (the CLI's progress bar). */
+  readonly progress?: (done: number, total: number) => void;
+}
+
+export interface SyncReport {
+  imported: string[];
+  updated: string[];
+  missing_on_pbx: string[];
+  pruned: string[];
+}
+
+const EXTENSION_NUMBER = /^[0-9]{2,15}$/;
+
+export interface SyncServiceDeps {
+  readonly users: UserStore;
+  readonly domains: DomainStore;
+  readonly pbx: PbxClient;
+  readonly logger: Logger;
+}
+
+/**
+ * Reconciles a local domain with the PBX (pbx/sync, npm run sync): extensions without a
+ * provisioning record are imported, records whose extension is gone are listed (and removed with
+ * prune). The PBX is only read. Running it twice changes nothing the second time.
+ */
+export class SyncService {
+  private readonly users: UserStore;
+  private readonly domains: DomainStore;
+  private readonly pbx: PbxClient;
+  private readonly logger: Logger;
+
+  constructor(deps: SyncServiceDeps) {
+    this.users = deps.users;
+    this.domains = deps.domains;
+    this.pbx = deps.pbx;
+    this.logger = deps.logger;
+  }
+
+  async sync(domain: string, options: SyncOptions): Promise<SyncReport> {
+    if (!(await this.domains.isLocal(domain))) throw new Failed('domain', `${domain} is not a local domain`);
+    const extensions = (await this.pbx.list()).filter((extension) => EXTENSION_NUMBER.test(extension.number));
+    const onPbx = new Set(extensions.map((extension) => extension.number));
+    const local = await this.users.listLocal(domain);
+    const byNumber = new Map(local.map((user) => [user.username, user]));
+    const missing = local.filter((user) => !onPbx.has(user.username));
+    const total = extensions.length + missing.length;
+    const report: SyncReport = { imported: [], updated: [], missing_on_pbx: [], pruned: [] };
+    let done = 0;
+    const step = () => options.progress?.(++done, total);
+
+    for (const extension of extensions) {
+      const address = `${extension.number}@${domain}`;
+      const user = byNumber.get(extension.number);
+      if (!user) {
+        if (await this.importExtension(extension, domain, options.dryRun)) report.imported.push(address);
+      } else if (await this.refresh(user, extension, options.dryRun)) {
+        report.updated.push(address);
+      }
+      step();
+    }
+    for (const user of missing) {
+      const address = `${user.username}@${domain}`;
+      report.missing_on_pbx.push(address);
+      if (options.prune && (await this.prune(user, options.dryRun))) report.pruned.push(address);
+      step();
+    }
+    return report;
+  }
+
+  /** A new local user with what the PBX knows; the password is unknown, so updates leave `secret` out. */
+  private async importExtension(extension: Extension, domain: string, dryRun: boolean): Promise<boolean> {
+    const address = { username: extension.number, domain };
+    const owner = await this.users.addressOwner(address);
+    if (owner) {
+      this.logger.warn('sync: extension not imported, its address is taken', { extension: extension.number, domain, owner });
+      return false;
+    }
+    if (dryRun) return true;
+    await this.users.insert({
+      ...address,
+      kind: 'local',
+      displayname: (extension.name ?? '').slice(0, 128),
+      email: (extension.email ?? '').slice(0, 254),
+      dialplan: '',
+      linetext: '',
+      password: null,
+      remote: null,
+    });
+    return true;
+  }
+
+  /** Takes the PBX's name and e-mail where they differ (the PBX is where the extension lives). */
+  private async refresh(user: UserRecord, extension: Extension, dryRun: boolean): Promise<boolean> {
+    const displayname = (extension.name ?? '').slice(0, 128);
+    const email = (extension.email ?? '').slice(0, 254);
+    if (user.displayname === displayname && user.email === email) return false;
+    if (!dryRun) await this.users.update(user, { displayname, email });
+    return true;
+  }
+
+  private async prune(user: UserRecord, dryRun: boolean): Promise<boolean> {
+    if (dryRun) return true;
+    try {
+      await this.users.remove(user);
+      return true;
+    } catch (error) {
+      if (error instanceof Failed) {
+        this.logger.warn('sync: user not pruned', { user: `${user.username}@${user.domain}`, cause: error.cause, detail: error.detail });
+        return false;
+      }
+      throw error;
+    }
+  }
+}
