@@ -42,6 +42,8 @@ export class SimotelClient implements PbxClient {
       // Statuses are judged below; axios must not turn them into errors carrying the request config.
       validateStatus: () => true,
       maxRedirects: 0,
+      // The PBX is reached directly: an HTTP_PROXY in the environment must not reroute its credentials.
+      proxy: false,
       transitional: { clarifyTimeoutError: true },
     });
   }
@@ -79,11 +81,11 @@ export class SimotelClient implements PbxClient {
     const started = performance.now();
     const elapsed = () => performance.now() - started;
     let status: number;
-    let answer: SimotelAnswer;
+    let answer: SimotelAnswer | null;
     try {
       const response = await this.http.post<SimotelAnswer>(path, body);
       status = response.status;
-      answer = response.data && typeof response.data === 'object' ? response.data : {};
+      answer = response.data && typeof response.data === 'object' ? response.data : null;
     } catch (error) {
       this.observe(path, 'error', elapsed());
       throw this.transportError(path, error);
@@ -97,6 +99,10 @@ export class SimotelClient implements PbxClient {
     if (status < 200 || status >= 300) {
       this.observe(path, 'error', elapsed());
       throw new GatewayError('pbx', `the PBX answered HTTP ${status} to ${path}`);
+    }
+    if (answer === null) {
+      this.observe(path, 'error', elapsed());
+      throw new GatewayError('pbx', `the PBX answered ${path} with something other than its JSON envelope`);
     }
     if (!succeeded(answer)) {
       this.observe(path, 'refused', elapsed());
