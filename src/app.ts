@@ -97,6 +97,13 @@ export function createApp(deps: AppDeps): express.Express {
         next(thrown);
       }
     };
+    // What both parsers do with a request that has no body (type-is hasBody: no Transfer-Encoding and
+    // no numeric Content-Length): leave req.body undefined and go on. Skipping them saves their checks.
+    if (request.headers['transfer-encoding'] === undefined && Number.isNaN(Number(request.headers['content-length']))) {
+      if (!Reflect.has(request, 'body')) request.body = undefined;
+      dispatchParsed();
+      return;
+    }
     parseJson(request, response, (error?: unknown) => {
       if (error) {
         next(error);

@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
 import { ConfigError } from '../config';
+import { GatewayError } from '../outcome';
 
 export type Pool = mysql.Pool;
 export type Connection = mysql.PoolConnection;
@@ -51,10 +52,23 @@ export function createPool(target: DatabaseTarget, size: number): Pool {
   });
 }
 
-/** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
-export async function withTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>): Promise<T> {
+const LOCK_WAIT_SECONDS = 30;
+
+/**
+ * Runs `work` in one transaction: committed when it returns, rolled back when it throws.
+ * With `lockName`, a MySQL named lock is held around the whole transaction (taken before it
+ * begins, released after it ends), so work on one thing queues up across every gateway process.
+ * The name is prefixed with the database's, so gateways on other databases never wait on it.
+ */
+export async function withTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, lockName?: string): Promise<T> {
   const connection = await pool.getConnection();
+  let locked = false;
   try {
+    if (lockName !== undefined) {
+      const [rows] = await connection.query('SELECT GET_LOCK(LEFT(CONCAT(DATABASE(), ?, ?), 64), ?) AS got', [':', lockName, LOCK_WAIT_SECONDS]);
+      if ((rows as { got: number | null }[])[0].got !== 1) throw new GatewayError('db', 'the database lock for this change was not granted in time');
+      locked = true;
+    }
     await connection.beginTransaction();
     const result = await work(connection);
     await connection.commit();
@@ -63,6 +77,7 @@ export async function withTransaction<T>(pool: Pool, work: (connection: Connecti
     await connection.rollback().catch(() => undefined);
     throw error;
   } finally {
+    if (locked) await connection.query('SELECT RELEASE_LOCK(LEFT(CONCAT(DATABASE(), ?, ?), 64))', [':', lockName]).catch(() => undefined);
     connection.release();
   }
 }

@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import request from 'supertest';
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
-import { validateConfig, type Config } from '../../src/config';
+import { validateConfig, type Config, type PbxConfig } from '../../src/config';
 import type { Container } from '../../src/container';
 import { createLogger } from '../../src/logger';
 import { prepare, readinessChecks, withSimulator } from '../../src/start';
@@ -12,8 +12,11 @@ import { startPbxSimulator, type PbxSimulator } from '../../src/pbx/simulator';
 
 export const MYSQL_SERVER = process.env.TEST_MYSQL_SERVER ?? 'mysql://root@127.0.0.1:3306';
 
+/** What a test may set: any setting, and any part of the PBX settings. */
+export type TestOverrides = Partial<Omit<Config, 'pbx'>> & { pbx?: Partial<PbxConfig> };
+
 /** A configuration for tests: built here, never read from process.env or config/. */
-export function testConfig(overrides: Partial<Config> = {}): Config {
+export function testConfig(overrides: TestOverrides = {}): Config {
   const database = `pbxgw_test_${randomBytes(6).toString('hex')}`;
   return validateConfig({
     host: '127.0.0.1',
@@ -25,8 +28,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     numbersMaxRange: 1_000_000,
     authDisabled: true,
     apiTokens: [],
-    pbx: { url: '', apiKey: '', username: '', password: '', timeoutMs: 2000 },
     ...overrides,
+    pbx: { url: '', apiKey: '', username: '', password: '', timeoutMs: 2000, ...overrides.pbx },
   });
 }
 
@@ -48,7 +51,7 @@ export interface TestGateway {
 }
 
 /** A gateway on its own, freshly migrated database; close() drops the database. */
-export async function startTestGateway(overrides: Partial<Config> = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: TestOverrides = {}): Promise<TestGateway> {
   const pbx = await startPbxSimulator();
   const config = withSimulator(testConfig(overrides), pbx);
   const logs: string[] = [];

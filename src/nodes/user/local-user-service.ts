@@ -32,6 +32,11 @@ export interface LocalUserServiceDeps {
 
 const EXTENSION_NUMBER = /^[0-9]{2,15}$/;
 
+/** The MySQL named lock that adds and removes of one extension number take, across gateways. */
+function extensionLock(number: string): string {
+  return `pbx-gateway:extension:${number}`;
+}
+
 /**
  * Local users live in two stores with no shared transaction: the PBX (the extension) and MySQL
  * (the provisioning record). Every change follows one pattern (CONTRACT section 7):
@@ -66,9 +71,6 @@ export class LocalUserService {
       throw new Invalid('user', 'a local username is the PBX extension number: 2–15 digits');
     }
     if (!(await this.domains.isLocal(address.domain))) throw new Failed('domain', `${address.domain} is not a local domain`);
-    const owner = await this.users.addressOwner(address);
-    if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
-    if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
     const record: NewUser = {
       username: address.username,
       domain: address.domain,
@@ -80,28 +82,35 @@ export class LocalUserService {
       password: null,
       remote: null,
     };
-    if (dryRun) return { user: { ...record, id: 0 }, password: null };
-
-    const password = generatePassword();
-    const extension: Extension = {
-      ...this.extensionDefaults,
-      name: request.displayname,
-      number: address.username,
-      cid_number: address.username,
-      secret: password,
-      email: request.email ?? '',
-      forward_policy: emptyForwardPolicy(),
-    };
     let onPbx = false;
     try {
-      const user = await this.users.inTransaction(address, async (connection) => {
-        // The claim holds the address: a parallel add of it waits here, then fails exists.
-        await this.users.claim(connection, address);
-        await this.addOnPbx(extension);
-        onPbx = true;
-        return this.users.insertRow(connection, { ...record, password });
-      });
-      return { user, password };
+      // One extension number may be asked for in several local domains, from several gateways:
+      // the checks and the add hold the number's lock, so a lost answer is never settled by
+      // another request's extension.
+      return await this.users.inTransaction(
+        address,
+        async (connection) => {
+          const owner = await this.users.addressOwner(address, connection);
+          if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
+          if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
+          if (dryRun) return { user: { ...record, id: 0 }, password: null };
+          // The claim holds the address in this domain until the transaction ends.
+          await this.users.claim(connection, address);
+          const password = generatePassword();
+          await this.addOnPbx({
+            ...this.extensionDefaults,
+            name: request.displayname,
+            number: address.username,
+            cid_number: address.username,
+            secret: password,
+            email: request.email ?? '',
+            forward_policy: emptyForwardPolicy(),
+          });
+          onPbx = true;
+          return { user: await this.users.insertRow(connection, { ...record, password }), password };
+        },
+        extensionLock(address.username),
+      );
     } catch (error) {
       if (onPbx) {
         await this.undo(address.username, 'remove the extension added', async () => {
@@ -162,7 +171,7 @@ export class LocalUserService {
           removed = extension;
         }
         await this.users.releaseAddress(connection, address);
-      });
+      }, extensionLock(address.username));
     } catch (error) {
       const extension = removed as Extension | null;
       if (extension) {
@@ -216,7 +225,7 @@ export class LocalUserService {
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       // The answer was lost or the PBX failed: did the extension get made?
-      const found = await this.pbx.find(extension.number).catch(() => null);
+      const found = await this.findAfterLostAnswer(extension.number).catch(() => null);
       if (found) return;
       throw error;
     }
@@ -228,11 +237,24 @@ export class LocalUserService {
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       // The answer was lost or the PBX failed: is the extension gone?
-      const stillThere = await this.pbx.find(extension.number).then(
+      const stillThere = await this.findAfterLostAnswer(extension.number).then(
         (found) => found !== null,
         () => true,
       );
       if (stillThere) throw error;
+    }
+  }
+
+  /**
+   * Asks the PBX for the extension after a lost answer, once more when that question fails too:
+   * the answer decides whether the change happened, so a single failed search must not decide it.
+   */
+  private async findAfterLostAnswer(number: string): Promise<Extension | null> {
+    try {
+      return await this.pbx.find(number);
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      return this.pbx.find(number);
     }
   }
 

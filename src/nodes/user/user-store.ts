@@ -71,8 +71,8 @@ export class UserStore {
   }
 
   /** Who holds the address in provisioning: a user, an alias, or nobody. */
-  async addressOwner(address: SipAddress): Promise<'user' | 'alias' | null> {
-    const [rows] = await this.pool.execute<RowDataPacket[]>('SELECT owner FROM addresses WHERE username = ? AND domain = ?', [
+  async addressOwner(address: SipAddress, connection: Pool | Connection = this.pool): Promise<'user' | 'alias' | null> {
+    const [rows] = await connection.execute<RowDataPacket[]>('SELECT owner FROM addresses WHERE username = ? AND domain = ?', [
       address.username,
       address.domain,
     ]);
@@ -89,10 +89,10 @@ export class UserStore {
   }
 
   /** Runs `work` in one transaction; a duplicate address becomes exists, a referenced user inuse. */
-  async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>): Promise<T> {
+  async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>, lockName?: string): Promise<T> {
     const formatted = formatSipAddress(address);
     try {
-      return await withTransaction(this.pool, work);
+      return await withTransaction(this.pool, work, lockName);
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `${formatted} is taken`);
       if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${formatted}; remove them first`);
