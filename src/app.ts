@@ -4,6 +4,12 @@ import type { Logger } from './logger';
 import type { NodeDefinition } from './http/node';
 import { buildOpenApi } from './http/openapi';
 import { compileNodes, nodeDispatcher, type RequestObserver } from './http/registry';
+import helmet from 'helmet';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { createHash } from 'node:crypto';
+import { presentedToken, type Authenticator } from './http/auth';
+import type { Metrics } from './http/metrics';
+import type { AuditStore } from './nodes/audit/audit-store';
 
 /** A dependency /readyz asks; `check` rejects when the part does not answer. */
 export interface ReadinessCheck {
@@ -19,6 +25,13 @@ export interface AppDeps {
   readonly observers?: readonly RequestObserver[];
   /** The largest request body accepted (bytes). */
   readonly bodyLimit?: number;
+  /** Null or absent: auth is off. */
+  readonly authenticator?: Authenticator | null;
+  readonly audit?: AuditStore;
+  readonly metrics?: Metrics;
+  /** Requests per minute per client token (per address without one); 0 or absent: no limit. */
+  readonly rateLimitPerMinute?: number;
+  readonly requestTimeoutMs?: number;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -39,14 +52,39 @@ function hasBody(request: Request): boolean {
   return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
 }
 
+const RATE_WINDOW_MS = 60_000;
+
+/**
+ * Per-client limit: keyed by the token presented (its digest, never the token), or by the address
+ * without one. Counters are per process (README: more than one gateway).
+ */
+function rateLimiter(perMinute: number): RequestHandler {
+  return rateLimit({
+    windowMs: RATE_WINDOW_MS,
+    limit: perMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (request) => {
+      const token = presentedToken(request.headers);
+      return token ? `token:${createHash('sha256').update(token).digest('base64url')}` : `address:${ipKeyGenerator(request.ip ?? '')}`;
+    },
+    handler: (_request, response, _next, options) => {
+      response.setHeader('Retry-After', String(Math.ceil(options.windowMs / 1000)));
+      sendEnvelope(response, 429, 'rate', `more than ${perMinute} requests a minute; try again later`, 'failed');
+    },
+  });
+}
+
 /** The express app; it never listens, so tests drive it with supertest. */
 export function createApp(deps: AppDeps): express.Express {
   const { logger, readiness, version = '0.0.0', bodyLimit = 64 * 1024 } = deps;
   const nodes = compileNodes(deps.nodes);
   const openApi = buildOpenApi(nodes, version);
+  const { authenticator = null, metrics, rateLimitPerMinute = 0 } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(helmet());
 
   app.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });
@@ -69,6 +107,22 @@ export function createApp(deps: AppDeps): express.Express {
     response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing });
   });
 
+  // Prometheus scrapes with a read token (or none when auth is off).
+  app.get('/metrics', async (request, response) => {
+    const client = authenticator?.identify(presentedToken(request.headers));
+    if (authenticator && !client) {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      sendEnvelope(response, 401, 'auth', 'send a token with scope read');
+      return;
+    }
+    if (!metrics) {
+      sendEnvelope(response, 404, 'node', 'metrics are off');
+      return;
+    }
+    response.setHeader('Content-Type', metrics.registry.contentType);
+    response.send(await metrics.registry.metrics());
+  });
+
   app.get('/api/openapi.json', (_request, response) => {
     response.json(openApi);
   });
@@ -79,7 +133,14 @@ export function createApp(deps: AppDeps): express.Express {
   // from separate layers (thrown or rejected alike).
   const parseJson = express.json({ limit: bodyLimit });
   const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
-  const dispatch = nodeDispatcher(nodes, { logger, observers: deps.observers });
+  const dispatch = nodeDispatcher(nodes, {
+    logger,
+    observers: [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])],
+    authenticator,
+    audit: deps.audit,
+    requestTimeoutMs: deps.requestTimeoutMs,
+  });
+  if (rateLimitPerMinute > 0) app.use('/api', rateLimiter(rateLimitPerMinute));
   const api: RequestHandler = (request, response, next) => {
     const dispatchParsed = (error?: unknown) => {
       if (error) {

@@ -18,6 +18,8 @@ export interface PbxConfig {
   readonly username: string;
   readonly password: string;
   readonly timeoutMs: number;
+  /** The most PBX calls in flight at once from this process; more wait their turn. */
+  readonly maxConcurrency: number;
   /** Field values for a new extension (users/add), over the seed's defaults. */
   readonly extensionDefaults: ExtensionSettings;
 }
@@ -32,6 +34,10 @@ export interface Config {
   readonly numbersMaxRange: number;
   readonly authDisabled: boolean;
   readonly apiTokens: readonly ApiToken[];
+  /** Requests per minute per client token (per address without one); 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
+  /** The longest a request may take before the client is answered error/internal. */
+  readonly requestTimeoutMs: number;
   readonly pbx: PbxConfig;
 }
 
@@ -51,6 +57,9 @@ const ENVIRONMENT: Record<string, string> = {
   NUMBERS_MAX_RANGE: 'numbersMaxRange',
   AUTH_DISABLED: 'authDisabled',
   API_TOKENS: 'apiTokens',
+  RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute',
+  REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  PBX_MAX_CONCURRENCY: 'pbx.maxConcurrency',
   PBX_URL: 'pbx.url',
   PBX_API_KEY: 'pbx.apiKey',
   PBX_USERNAME: 'pbx.username',
@@ -101,6 +110,8 @@ const schema = Joi.object<Config>({
   numbersMaxRange: Joi.number().integer().min(1).max(100_000_000).required(),
   authDisabled: Joi.boolean().required(),
   apiTokens: Joi.array().items(tokenSchema).unique('name').unique('token').required(),
+  rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(1200),
+  requestTimeoutMs: Joi.number().integer().min(100).max(600_000).default(30_000),
   pbx: Joi.object({
     url: Joi.string()
       .allow('')
@@ -112,6 +123,7 @@ const schema = Joi.object<Config>({
     username: Joi.string().allow('').required(),
     password: Joi.string().allow('').required(),
     timeoutMs: Joi.number().integer().min(1).max(600_000).required(),
+    maxConcurrency: Joi.number().integer().min(1).max(1000).default(8),
     extensionDefaults: Joi.object(Object.fromEntries(EXTENSION_SETTING_NAMES.map((name) => [name, Joi.string().allow('').max(255)]))),
   }).required(),
 });

@@ -7,6 +7,10 @@ import { SimotelClient } from './pbx/simotel-client';
 import { LocalUserService } from './nodes/user/local-user-service';
 import { SyncService } from './nodes/pbx/sync-service';
 import { pbxNodes } from './nodes/pbx/pbx-nodes';
+import { AuditStore } from './nodes/audit/audit-store';
+import { auditNodes } from './nodes/audit/audit-nodes';
+import { createMetrics, type Metrics } from './http/metrics';
+import { Authenticator } from './http/auth';
 import { AliasService } from './nodes/alias/alias-service';
 import { AliasStore } from './nodes/alias/alias-store';
 import { aliasNodes } from './nodes/alias/alias-nodes';
@@ -30,6 +34,10 @@ export interface Container {
   readonly pbx: PbxClient;
   readonly domains: DomainStore;
   readonly sync: SyncService;
+  readonly audit: AuditStore;
+  readonly metrics: Metrics;
+  /** Null when AUTH_DISABLED=true. */
+  readonly authenticator: Authenticator | null;
   readonly nodes: readonly NodeDefinition[];
   close(): Promise<void>;
 }
@@ -40,7 +48,9 @@ export interface Container {
  */
 export function createContainer(config: Config, logger: Logger): Container {
   const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
-  const pbx = new SimotelClient(config.pbx, logger);
+  const metrics = createMetrics(pool);
+  const pbx = new SimotelClient(config.pbx, logger, (path, result, durationMs) => metrics.pbxCall(path, result, durationMs));
+  const audit = new AuditStore(pool);
   const domains = new DomainStore(pool);
   const users = new UserStore(pool);
   const phones = new PhoneStore(pool);
@@ -60,6 +70,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     ...aliasNodes(new AliasService({ aliases, users, domains })),
     ...domainNodes(new DomainService({ domains })),
     ...pbxNodes(sync),
+    ...auditNodes(audit),
   ];
   return {
     config,
@@ -68,6 +79,9 @@ export function createContainer(config: Config, logger: Logger): Container {
     pbx,
     domains,
     sync,
+    audit,
+    metrics,
+    authenticator: config.authDisabled ? null : new Authenticator(config.apiTokens),
     nodes,
     close: () => pool.end(),
   };

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import { createApp, type ReadinessCheck } from './app';
+import { randomBytes } from 'node:crypto';
+import { createApp, type AppDeps, type ReadinessCheck } from './app';
 import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
 import type { Config } from './config';
 import { createContainer, type Container } from './container';
@@ -21,6 +22,40 @@ export interface Running {
 /** The configuration pointed at a running simulator (its URL and its credentials). */
 export function withSimulator(config: Config, simulator: PbxSimulator): Config {
   return { ...config, pbx: { ...config.pbx, url: simulator.url, ...simulator.credentials } };
+}
+
+/** Everything createApp needs, from the container (used by start() and by the tests alike). */
+export function appDeps(container: Container, version: string): AppDeps {
+  return {
+    nodes: container.nodes,
+    logger: container.logger,
+    version,
+    readiness: readinessChecks(container),
+    authenticator: container.authenticator,
+    audit: container.audit,
+    metrics: container.metrics,
+    rateLimitPerMinute: container.config.rateLimitPerMinute,
+    requestTimeoutMs: container.config.requestTimeoutMs,
+  };
+}
+
+/**
+ * With no API_TOKENS and auth not disabled, one random admin token is made for this run and shown
+ * once, on stderr, in the start banner: `npm start` works out of the box without an open gateway.
+ */
+function withStartTokens(config: Config, logger: Logger): Config {
+  if (config.authDisabled) {
+    logger.warn('AUTH_DISABLED=true: every client may call every node without a token');
+    return config;
+  }
+  if (config.apiTokens.length > 0) return config;
+  const token = randomBytes(32).toString('base64url');
+  process.stderr.write(
+    '\npbx-gateway: no API_TOKENS configured; this run accepts one admin token, shown only here:\n' +
+      `  Authorization: Bearer ${token}\n` +
+      '  (set API_TOKENS=name:token:scope,... to choose your own; see README)\n\n',
+  );
+  return { ...config, apiTokens: [{ name: 'generated-admin', token, scope: 'admin' }] };
 }
 
 /** What /readyz asks: MySQL and the PBX. */
@@ -61,7 +96,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Container
 
 /** Starts the gateway: database, app, listening socket; stop() closes them in order. */
 export async function start(configured: Config, logger: Logger, version: string): Promise<Running> {
-  let config = configured;
+  let config = withStartTokens(configured, logger);
   let simulator: PbxSimulator | null = null;
   if (!config.pbx.url) {
     simulator = await startPbxSimulator();
@@ -72,7 +107,7 @@ export async function start(configured: Config, logger: Logger, version: string)
     await simulator?.close();
     throw error;
   });
-  const app = createApp({ nodes: container.nodes, logger, version, readiness: readinessChecks(container) });
+  const app = createApp(appDeps(container, version));
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, () => resolve(listening));
     listening.once('error', reject);

@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { ConfigError } from '../config';
 import { GatewayError } from '../outcome';
+import { auditScope } from './audit-scope';
 
 export type Pool = mysql.Pool;
 export type Connection = mysql.PoolConnection;
@@ -71,7 +72,12 @@ export async function withTransaction<T>(pool: Pool, work: (connection: Connecti
     }
     await connection.beginTransaction();
     const result = await work(connection);
+    // The request's audit record commits with its change (CONTRACT: same transaction).
+    const audit = auditScope.getStore();
+    const auditing = audit !== undefined && !audit.recorded;
+    if (auditing) await audit.write(connection);
     await connection.commit();
+    if (auditing) audit.recorded = true;
     return result;
   } catch (error) {
     await connection.rollback().catch(() => undefined);

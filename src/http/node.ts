@@ -25,6 +25,8 @@ export interface NodeContext {
   readonly requestId: string;
   /** The client token's name, or null when auth is off. */
   readonly tokenName: string | null;
+  /** Set by the registry once parameters are parsed: the address the request is about (audit). */
+  subject?: string | null;
 }
 
 /**

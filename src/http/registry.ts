@@ -3,8 +3,12 @@ import { once } from 'node:events';
 import type { Request, RequestHandler, Response } from 'express';
 import Joi from 'joi';
 import type { Logger } from '../logger';
-import { Invalid } from '../outcome';
-import type { SipAddress } from '../values/sip-address';
+import { GatewayError, Invalid } from '../outcome';
+import { redact } from '../logger';
+import { auditScope, type AuditScope } from '../db/audit-scope';
+import type { AuditRecord, AuditStore } from '../nodes/audit/audit-store';
+import { Authenticator, presentedToken, scopeIncludes } from './auth';
+import { formatSipAddress, type SipAddress } from '../values/sip-address';
 import { errorToEnvelope, type Envelope, type Outcome } from './envelope';
 import { PlainText, StreamedList, type NodeContext, type NodeDefinition, type NodeResult } from './node';
 import { userFormKeys } from './params';
@@ -113,60 +117,148 @@ async function writeStreamed(response: Response, result: StreamedList): Promise<
   response.end(`${chunk}]}`);
 }
 
+// What response.type('application/json') sets (mime-types adds the charset); setting it directly,
+// and statusCode instead of status() (whose checks these constant codes always pass), saves both
+// lookups on every answer. send() still does the rest (Content-Length, HEAD, freshness).
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 function send(response: Response, status: number, envelope: Envelope): void {
-  response.status(status).type('application/json').send(JSON.stringify(envelope));
+  response.statusCode = status;
+  response.setHeader('Content-Type', JSON_TYPE);
+  response.send(JSON.stringify(envelope));
 }
 
 export interface DispatcherOptions {
   readonly logger: Logger;
   readonly observers?: readonly RequestObserver[];
+  /** Null when auth is off (AUTH_DISABLED=true). */
+  readonly authenticator?: Authenticator | null;
+  /** Where changes and refused changes are recorded. */
+  readonly audit?: AuditStore;
+  /** The longest a node may take before the client gets error/internal (the work itself goes on). */
+  readonly requestTimeoutMs?: number;
+}
+
+interface Served {
+  outcome: Outcome;
+  cause?: string;
+  status: number;
+}
+
+const AUDIT_VALUE_MAX = 256;
+
+/** The parameters as an audit record keeps them: no secrets, no huge values. */
+function auditParams(raw: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(redact(raw) as Record<string, unknown>)) {
+    const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
+    kept[name] = text.length > AUDIT_VALUE_MAX ? `${text.slice(0, AUDIT_VALUE_MAX)}…` : value;
+  }
+  return kept;
+}
+
+/** The address an audit record is about: the user, else an alias's destination. */
+function auditSubject(params: Record<string, unknown>): string | null {
+  const about = (params.user ?? params.destination) as SipAddress | undefined;
+  return about && typeof about === 'object' ? formatSipAddress(about) : null;
 }
 
 /** Serves every node at /api/<group>/<node>, mounted under /api. */
 export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: DispatcherOptions): RequestHandler {
-  const { logger, observers = [] } = options;
+  const { logger, observers = [], authenticator = null, audit, requestTimeoutMs = 30_000 } = options;
+
+  function refuse(response: Response, served: Served, detail: string): Served {
+    send(response, served.status, { response: served.outcome, cause: served.cause, detail });
+    return served;
+  }
+
+  async function run(node: CompiledNode, request: Request, response: Response, context: NodeContext): Promise<Served> {
+    let params: Record<string, unknown> = {};
+    try {
+      params = validateParameters(node, requestParameters(request));
+      const work = node.definition.handle(params, context);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GatewayError('internal', `the request took longer than ${requestTimeoutMs} ms`)), requestTimeoutMs);
+      });
+      const result: NodeResult = await Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+      if (result instanceof PlainText) response.status(200).type('text/plain').send(result.text);
+      else if (result instanceof StreamedList) await writeStreamed(response, result);
+      else send(response, 200, { response: 'ok', ...result });
+      return { outcome: 'ok', status: 200 };
+    } catch (error) {
+      const mapped = errorToEnvelope(error);
+      if (mapped.logged !== undefined) {
+        const origin = mapped.logged as { message?: string; stack?: string; code?: string };
+        logger.error('request failed', { request_id: context.requestId, node: node.definition.path, cause: mapped.envelope.cause, error: origin?.message, code: origin?.code, stack: origin?.stack });
+      }
+      if (response.headersSent) response.destroy();
+      else send(response, 200, mapped.envelope);
+      return { outcome: mapped.envelope.response, cause: mapped.envelope.cause, status: 200 };
+    } finally {
+      context.subject = auditSubject(params);
+    }
+  }
+
+  /** A change runs with its audit record, which its transaction commits (or, failing that, is written after). */
+  async function runAudited(node: CompiledNode, request: Request, response: Response, context: NodeContext, started: number): Promise<Served> {
+    if (!audit) return run(node, request, response, context);
+    const raw = auditParams({ ...(request.query as Record<string, unknown>), ...(isPlainObject(request.body) ? request.body : {}) });
+    const record = (served: Served): AuditRecord => ({
+      token: context.tokenName,
+      node: node.definition.path,
+      params: raw,
+      response: served.outcome,
+      cause: served.cause ?? null,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      subject: context.subject ?? null,
+    });
+    const scope: AuditScope = { recorded: false, write: (connection) => audit.write(record({ outcome: 'ok', status: 200 }), connection) };
+    const served = await auditScope.run(scope, () => run(node, request, response, context));
+    if (!scope.recorded) {
+      await audit.write(record(served)).catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
+    }
+    return served;
+  }
+
   return async (request, response) => {
     const started = performance.now();
     const requestId = randomUUID();
     response.setHeader('X-Request-Id', requestId);
     const path = request.path.slice(1);
     const node = nodes.get(path);
-    let outcome: Outcome = 'ok';
-    let cause: string | undefined;
-    let status = 200;
+    let served: Served;
+    const client = authenticator ? authenticator.identify(presentedToken(request.headers)) : null;
     if (!node) {
-      status = 404;
-      outcome = 'invalid';
-      cause = 'node';
-      send(response, status, { response: outcome, cause, detail: `no node ${path}` });
+      served = refuse(response, { outcome: 'invalid', cause: 'node', status: 404 }, `no node ${path}`);
     } else if (request.method !== 'GET' && request.method !== 'POST') {
-      status = 405;
-      outcome = 'invalid';
-      cause = 'method';
       response.setHeader('Allow', 'GET, POST');
-      send(response, status, { response: outcome, cause, detail: 'use GET or POST' });
-    } else {
-      const context: NodeContext = { requestId, tokenName: null };
-      try {
-        const params = validateParameters(node, requestParameters(request));
-        const result: NodeResult = await node.definition.handle(params, context);
-        if (result instanceof PlainText) response.status(200).type('text/plain').send(result.text);
-        else if (result instanceof StreamedList) await writeStreamed(response, result);
-        else send(response, 200, { response: 'ok', ...result });
-      } catch (error) {
-        const mapped = errorToEnvelope(error);
-        outcome = mapped.envelope.response;
-        cause = mapped.envelope.cause;
-        if (mapped.logged !== undefined) {
-          const origin = mapped.logged as { message?: string; stack?: string; code?: string };
-          logger.error('request failed', { request_id: requestId, node: path, cause, error: origin?.message, code: origin?.code, stack: origin?.stack });
-        }
-        if (response.headersSent) response.destroy();
-        else send(response, 200, mapped.envelope);
+      served = refuse(response, { outcome: 'invalid', cause: 'method', status: 405 }, 'use GET or POST');
+    } else if (authenticator && !client) {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      served = refuse(response, { outcome: 'invalid', cause: 'auth', status: 401 }, 'send a known token as Authorization: Bearer <token> or X-API-Key');
+    } else if (client && !scopeIncludes(client.scope, node.definition.scope)) {
+      served = refuse(response, { outcome: 'failed', cause: 'scope', status: 403 }, `${path} needs a token with scope ${node.definition.scope}`);
+      if (audit && node.definition.scope !== 'read') {
+        await audit
+          .write({ token: client.name, node: path, params: {}, response: 'failed', cause: 'scope', durationMs: 0, subject: null })
+          .catch((error: Error) => logger.error('could not write the audit record', { node: path, error: error.message }));
       }
+    } else {
+      const context: NodeContext = { requestId, tokenName: client?.name ?? null };
+      served = node.definition.scope === 'read' ? await run(node, request, response, context) : await runAudited(node, request, response, context, started);
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
-    logger.info('request', { request_id: requestId, node: path, method: request.method, outcome, cause, status, duration_ms: durationMs });
-    for (const observer of observers) observer.finished({ node: path, outcome, cause, status, durationMs, requestId });
+    logger.info('request', {
+      request_id: requestId,
+      node: path,
+      method: request.method,
+      token: client?.name,
+      outcome: served.outcome,
+      cause: served.cause,
+      status: served.status,
+      duration_ms: durationMs,
+    });
+    for (const observer of observers) observer.finished({ node: path, outcome: served.outcome, cause: served.cause, status: served.status, durationMs, requestId });
   };
 }

@@ -23,15 +23,37 @@ function succeeded(answer: SimotelAnswer): boolean {
   return typeof answer.status === 'string' && answer.status.toLowerCase() === 'success';
 }
 
+/** At most `limit` tasks at once; the rest wait in arrival order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      return await task();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 /** Simotel PBX API v4 over axios: JSON POSTs with X-APIKEY and HTTP Basic (CONTRACT section 6). */
 export class SimotelClient implements PbxClient {
   private readonly http: AxiosInstance;
+  // A flood of changes must not become a flood on the PBX: calls beyond maxConcurrency queue here.
+  private readonly slots: Semaphore;
 
   constructor(
     private readonly config: PbxConfig,
     private readonly logger: Logger,
     private readonly observe: PbxCallObserver = () => undefined,
   ) {
+    this.slots = new Semaphore(config.maxConcurrency ?? 8);
     this.http = axios.create({
       baseURL: config.url.replace(/\/$/, ''),
       timeout: config.timeoutMs,
@@ -83,7 +105,7 @@ export class SimotelClient implements PbxClient {
     let status: number;
     let answer: SimotelAnswer | null;
     try {
-      const response = await this.http.post<SimotelAnswer>(path, body);
+      const response = await this.slots.run(() => this.http.post<SimotelAnswer>(path, body));
       status = response.status;
       answer = response.data && typeof response.data === 'object' ? response.data : null;
     } catch (error) {

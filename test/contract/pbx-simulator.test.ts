@@ -35,6 +35,7 @@ function clientFor(overrides: Partial<PbxConfig> = {}): SimotelClient {
       username: simulator.credentials.username,
       password: simulator.credentials.password,
       timeoutMs: 2000,
+      maxConcurrency: 8,
       extensionDefaults: DEFAULT_EXTENSION_SETTINGS,
       ...overrides,
     },

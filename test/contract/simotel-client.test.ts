@@ -96,6 +96,7 @@ function config(overrides: Partial<PbxConfig> = {}): PbxConfig {
     username: USERNAME,
     password: PASSWORD,
     timeoutMs: 2000,
+    maxConcurrency: 8,
     extensionDefaults: DEFAULT_EXTENSION_SETTINGS,
     ...overrides,
   };

@@ -7,7 +7,7 @@ import { createApp } from '../../src/app';
 import { validateConfig, type Config, type PbxConfig } from '../../src/config';
 import type { Container } from '../../src/container';
 import { createLogger } from '../../src/logger';
-import { prepare, readinessChecks, withSimulator } from '../../src/start';
+import { appDeps, prepare, withSimulator } from '../../src/start';
 import { startPbxSimulator, type PbxSimulator } from '../../src/pbx/simulator';
 
 export const MYSQL_SERVER = process.env.TEST_MYSQL_SERVER ?? 'mysql://root@127.0.0.1:3306';
@@ -27,6 +27,7 @@ export function testConfig(overrides: TestOverrides = {}): Config {
     logLevel: 'debug',
     numbersMaxRange: 1_000_000,
     authDisabled: true,
+    rateLimitPerMinute: 0,
     apiTokens: [],
     ...overrides,
     pbx: { url: '', apiKey: '', username: '', password: '', timeoutMs: 2000, ...overrides.pbx },
@@ -63,11 +64,7 @@ export async function startTestGateway(overrides: TestOverrides = {}): Promise<T
   });
   const logger = createLogger(config.logLevel, sink);
   const container = await prepare(config, logger);
-  const app = createApp({
-    nodes: container.nodes,
-    logger,
-    readiness: readinessChecks(container),
-  });
+  const app = createApp(appDeps(container, 'test'));
   const database = new URL(config.mysqlUrl).pathname.slice(1);
   return {
     app,

@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import { ConfigError } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { start } from '../../src/start';
+import { migrations } from '../../src/db/migrations';
 import { MYSQL_SERVER, testConfig } from '../helpers/gateway';
 import { Writable } from 'node:stream';
 
@@ -32,7 +33,7 @@ describe('start-up', () => {
     const second = await start(config, quiet, 'test');
     try {
       const [rows] = await second.container.pool.query('SELECT COUNT(*) AS count FROM schema_migrations');
-      expect((rows as { count: number }[])[0].count).toBe(1);
+      expect((rows as { count: number }[])[0].count).toBe(migrations.length);
     } finally {
       await second.stop();
       const connection = await mysql.createConnection(MYSQL_SERVER);

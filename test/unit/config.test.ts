@@ -147,8 +147,11 @@ describe('loadConfig', () => {
         username: 'user',
         password: 'pass',
         timeoutMs: 1500,
+        maxConcurrency: 8,
         extensionDefaults: DEFAULT_EXTENSION_SETTINGS,
       },
+      rateLimitPerMinute: 1200,
+      requestTimeoutMs: 30000,
     });
   });
 

@@ -1,4 +1,5 @@
 import { initialSchema } from './001-initial-schema';
+import { auditLog } from './002-audit-log';
 
 export interface Migration {
   readonly name: string;
@@ -7,4 +8,4 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
-export const migrations: readonly Migration[] = [initialSchema];
+export const migrations: readonly Migration[] = [initialSchema, auditLog];

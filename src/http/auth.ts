@@ -1,0 +1,52 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ApiToken, Scope } from '../config';
+
+const RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
+
+/** Whether a token's scope includes the one a node needs (read < write < admin). */
+export function scopeIncludes(granted: Scope, needed: Scope): boolean {
+  return RANK[granted] >= RANK[needed];
+}
+
+export interface Client {
+  readonly name: string;
+  readonly scope: Scope;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** The token a request carries: `Authorization: Bearer <token>` or `X-API-Key: <token>`. */
+export function presentedToken(headers: IncomingHttpHeaders): string | null {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') {
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+    if (match) return match[1];
+  }
+  const apiKey = headers['x-api-key'];
+  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : null;
+}
+
+/**
+ * Finds the client a token belongs to. Every configured token is compared, each by its SHA-256
+ * digest in constant time, so neither the match position nor the length leaks through timing.
+ */
+export class Authenticator {
+  private readonly tokens: { digest: Buffer; client: Client }[];
+
+  constructor(tokens: readonly ApiToken[]) {
+    this.tokens = tokens.map((token) => ({ digest: digest(token.token), client: { name: token.name, scope: token.scope } }));
+  }
+
+  identify(token: string | null): Client | null {
+    if (token === null) return null;
+    const presented = digest(token);
+    let found: Client | null = null;
+    for (const candidate of this.tokens) {
+      if (timingSafeEqual(candidate.digest, presented)) found = candidate.client;
+    }
+    return found;
+  }
+}

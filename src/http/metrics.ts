@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pool } from '../db/pool';
+import type { RequestObserver } from './registry';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: RequestObserver;
+  /** For the PBX client: one call's path, result and duration. */
+  pbxCall(path: string, result: 'ok' | 'refused' | 'error', durationMs: number): void;
+}
+
+interface PoolInternals {
+  _allConnections?: { length: number };
+  _freeConnections?: { length: number };
+  _connectionQueue?: { length: number };
+}
+
+/** Prometheus metrics of one gateway (a registry of its own, so tests can build several). */
+export function createMetrics(pool?: Pool): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pbxgw_' });
+  const requestsTotal = new Counter({
+    name: 'pbxgw_requests_total',
+    help: 'Node requests by node and outcome',
+    labelNames: ['node', 'outcome'],
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: 'pbxgw_request_duration_seconds',
+    help: 'Node request latency',
+    labelNames: ['node'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const pbxCalls = new Counter({
+    name: 'pbxgw_pbx_calls_total',
+    help: 'Calls to the PBX by path and result (ok, refused, error)',
+    labelNames: ['path', 'result'],
+    registers: [registry],
+  });
+  const pbxDuration = new Histogram({
+    name: 'pbxgw_pbx_call_duration_seconds',
+    help: 'PBX call latency by path',
+    labelNames: ['path'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  if (pool) {
+    // mysql2 keeps no public counters; its pool's arrays are read when Prometheus scrapes.
+    const internals = (pool as unknown as { pool: PoolInternals }).pool;
+    new Gauge({
+      name: 'pbxgw_db_pool_connections',
+      help: 'MySQL pool connections by state (open, idle, waiting requests)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        this.set({ state: 'open' }, internals._allConnections?.length ?? 0);
+        this.set({ state: 'idle' }, internals._freeConnections?.length ?? 0);
+        this.set({ state: 'waiting' }, internals._connectionQueue?.length ?? 0);
+      },
+    });
+  }
+  // Unknown paths are counted under one label so a scanner cannot grow the series without bound.
+  return {
+    registry,
+    requests: {
+      finished({ node, outcome, durationMs, status }) {
+        const label = status === 404 ? 'unknown' : node;
+        requestsTotal.inc({ node: label, outcome });
+        requestDuration.observe({ node: label }, durationMs / 1000);
+      },
+    },
+    pbxCall(path, result, durationMs) {
+      pbxCalls.inc({ path, result });
+      pbxDuration.observe({ path }, durationMs / 1000);
+    },
+  };
+}
