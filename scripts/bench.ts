@@ -8,6 +8,7 @@
 // Optional environment: BENCH_SECONDS (autocannon seconds per run, default 10), BENCH_ROUNDS
 // (default 5), BENCH_WARMUP_SECONDS (default 3), BENCH_CONNECTIONS (default 50).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -21,6 +22,12 @@ const MYSQL_PORT = 3306;
 const DATABASE = 'pbxgw_bench';
 const MYSQL_URL = `mysql://root@${MYSQL_HOST}:${MYSQL_PORT}/${DATABASE}`;
 const GATEWAY_LOG_LEVEL = 'info';
+// Auth stays on: the bench is a client with an admin token of its own (sent to both servers).
+const BENCH_TOKEN = randomBytes(24).toString('base64url');
+const AUTHORIZATION = `Bearer ${BENCH_TOKEN}`;
+// The limiter stays in the path, with a limit no benchmark run reaches (the configured default,
+// 1200 a minute per token, would answer 429 within the first second).
+const GATEWAY_RATE_LIMIT = 10_000_000;
 
 const RANGE_START = 4790000000;
 const RANGE_SIZE = 1_000_000;
@@ -175,7 +182,9 @@ function call(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: num
       {
         method,
         agent,
-        headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {},
+        headers: payload
+          ? { Authorization: AUTHORIZATION, 'Content-Type': 'application/json', 'Content-Length': payload.length }
+          : { Authorization: AUTHORIZATION },
         timeout: timeoutMs,
       },
       (response) => {
@@ -361,6 +370,7 @@ async function load(url: string, seconds: number, expectBody: string, servers: r
     pipelining: 1,
     duration: seconds,
     timeout: 10,
+    headers: { authorization: AUTHORIZATION },
     expectBody,
   });
   const after = ticks();
@@ -515,11 +525,24 @@ async function main(): Promise<void> {
   const gateway = await startChild(
     'gateway',
     GATEWAY_MAIN,
-    { HOST: '127.0.0.1', PORT: '0', MYSQL_URL, LOG_LEVEL: GATEWAY_LOG_LEVEL, MYSQL_POOL_SIZE: '10', NUMBERS_MAX_RANGE: String(RANGE_SIZE) },
+    {
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MYSQL_URL,
+      LOG_LEVEL: GATEWAY_LOG_LEVEL,
+      MYSQL_POOL_SIZE: '10',
+      NUMBERS_MAX_RANGE: String(RANGE_SIZE),
+      AUTH_DISABLED: 'false',
+      API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
+      RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
+    },
     'pbx-gateway listening',
     60_000,
   );
   info(`gateway pid ${gateway.pid} at ${gateway.url} (LOG_LEVEL=${GATEWAY_LOG_LEVEL}, pool 10)`);
+  info(
+    `gateway auth on (API_TOKENS=bench:<random>:admin, sent as Authorization: Bearer), RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT.toLocaleString('en-US')} (limiter in the path, never reached); other settings as configured`,
+  );
 
   await benchAddRange(gateway);
   await benchRandomList(gateway);

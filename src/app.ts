@@ -55,10 +55,12 @@ function hasBody(request: Request): boolean {
 const RATE_WINDOW_MS = 60_000;
 
 /**
- * Per-client limit: keyed by the token presented (its digest, never the token), or by the address
- * without one. Counters are per process (README: more than one gateway).
+ * Per-client limit: keyed by the client a known token names, or by the address without one. An
+ * unknown token counts against its address, so guessing with a new token each time is limited too.
+ * With auth off, any token presented keys the limit (its digest, never the token). Counters are per
+ * process (README: more than one gateway).
  */
-function rateLimiter(perMinute: number): RequestHandler {
+function rateLimiter(perMinute: number, authenticator: Authenticator | null): RequestHandler {
   return rateLimit({
     windowMs: RATE_WINDOW_MS,
     limit: perMinute,
@@ -66,7 +68,11 @@ function rateLimiter(perMinute: number): RequestHandler {
     legacyHeaders: false,
     keyGenerator: (request) => {
       const token = presentedToken(request.headers);
-      return token ? `token:${createHash('sha256').update(token).digest('base64url')}` : `address:${ipKeyGenerator(request.ip ?? '')}`;
+      const address = `address:${ipKeyGenerator(request.ip ?? '')}`;
+      if (token === null) return address;
+      if (authenticator === null) return `token:${createHash('sha256').update(token).digest('base64url')}`;
+      const client = authenticator.identify(token);
+      return client ? `client:${client.name}` : address;
     },
     handler: (_request, response, _next, options) => {
       response.setHeader('Retry-After', String(Math.ceil(options.windowMs / 1000)));
@@ -140,7 +146,7 @@ export function createApp(deps: AppDeps): express.Express {
     audit: deps.audit,
     requestTimeoutMs: deps.requestTimeoutMs,
   });
-  if (rateLimitPerMinute > 0) app.use('/api', rateLimiter(rateLimitPerMinute));
+  if (rateLimitPerMinute > 0) app.use('/api', rateLimiter(rateLimitPerMinute, authenticator));
   const api: RequestHandler = (request, response, next) => {
     const dispatchParsed = (error?: unknown) => {
       if (error) {
@@ -188,10 +194,13 @@ export function createApp(deps: AppDeps): express.Express {
       next(error);
       return;
     }
-    const type = (error as { type?: string }).type;
+    const { type, status, expose } = error as { type?: string; status?: number; expose?: boolean };
     if (type === 'entity.too.large') sendEnvelope(response, 413, 'body', `the body is larger than ${bodyLimit} bytes`);
-    else if (type !== undefined) sendEnvelope(response, 400, 'body', 'the body does not parse');
-    else {
+    // body-parser's refusals carry a type, but not all: a body that fails to inflate (Content-Encoding
+    // gzip or br over bytes that are not) is a bare client error (http-errors: expose, status 4xx).
+    else if (type !== undefined || (expose === true && typeof status === 'number' && status >= 400 && status < 500)) {
+      sendEnvelope(response, 400, 'body', 'the body does not parse');
+    } else {
       logger.error('unhandled error', { error: (error as Error).message, stack: (error as Error).stack });
       sendEnvelope(response, 500, 'internal', 'internal error; the log has the details', 'error');
     }

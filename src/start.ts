@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { createApp, type AppDeps, type ReadinessCheck } from './app';
 import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
@@ -117,6 +117,18 @@ export async function start(configured: Config, logger: Logger, version: string)
     throw new ConfigError(`PORT: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`);
   });
   server.keepAliveTimeout = 65_000;
+  // A keep-alive connection would hold server.close() up until it times out (65 s): while stopping,
+  // each answer tells its client to close the connection, and the connection is closed once answered.
+  let stopping = false;
+  const answering = new Set<ServerResponse>();
+  server.prependListener('request', (_request, response: ServerResponse) => {
+    if (stopping) response.shouldKeepAlive = false;
+    answering.add(response);
+    response.once('close', () => {
+      answering.delete(response);
+      if (stopping) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host}:${port}`;
@@ -126,6 +138,8 @@ export async function start(configured: Config, logger: Logger, version: string)
     url,
     simulator,
     async stop() {
+      stopping = true;
+      for (const response of answering) if (!response.headersSent) response.shouldKeepAlive = false;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -21,3 +21,8 @@ export function isMissingReference(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ER_NO_REFERENCED_ROW_2' || code === 'ER_NO_REFERENCED_ROW';
 }
+
+/** InnoDB chose this transaction as a deadlock victim and rolled it back: running it again is safe. */
+export function isDeadlock(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ER_LOCK_DEADLOCK';
+}

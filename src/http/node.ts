@@ -39,6 +39,8 @@ export interface NodeDefinition<Params = Record<string, unknown>> {
   /** The full node path, e.g. 'alias/add', served at /api/alias/add. */
   readonly path: string;
   readonly scope: Scope;
+  /** A node that changes nothing although it needs more than read scope (audit/list): not audited. */
+  readonly readOnly?: boolean;
   readonly summary: string;
   readonly description?: string;
   /** The node's own parameters; the user form's keys are added by the registry when `userForm` is set. */

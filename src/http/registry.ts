@@ -57,7 +57,9 @@ function requestParameters(request: Request): Record<string, unknown> {
   const query = request.query as Record<string, unknown>;
   if (request.method !== 'POST' || request.body === undefined) return query;
   if (!isPlainObject(request.body)) throw new Invalid('body', 'the body must be a JSON object or a form');
-  const merged: Record<string, unknown> = { ...query };
+  // No prototype: a body member named __proto__ stays a member (and is refused as unknown)
+  // instead of becoming the prototype, whose members the schema would then take as parameters.
+  const merged: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, query);
   for (const [name, value] of Object.entries(request.body)) {
     if (Object.prototype.hasOwnProperty.call(merged, name)) throw new Invalid(name, `${name} is given twice`);
     merged[name] = value;
@@ -128,6 +130,26 @@ function send(response: Response, status: number, envelope: Envelope): void {
   response.send(JSON.stringify(envelope));
 }
 
+/**
+ * The work's outcome, or GatewayError internal when `milliseconds` pass first (the work itself goes
+ * on, and its late outcome is ignored). One promise per request instead of a race of two plus a finally.
+ */
+function withDeadline<T>(work: Promise<T>, milliseconds: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new GatewayError('internal', `the request took longer than ${milliseconds} ms`)), milliseconds);
+    Promise.resolve(work).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 export interface DispatcherOptions {
   readonly logger: Logger;
   readonly observers?: readonly RequestObserver[];
@@ -151,7 +173,15 @@ const AUDIT_VALUE_MAX = 256;
 function auditParams(raw: Record<string, unknown>): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(redact(raw) as Record<string, unknown>)) {
-    const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
+    let text: string;
+    try {
+      text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
+    } catch {
+      // A JSON body may nest thousands deep within the size limit, past what JSON.stringify can
+      // recurse (RangeError, which was an HTTP 500): the request is refused anyway; keep a marker.
+      kept[name] = '[nested too deeply]';
+      continue;
+    }
     kept[name] = text.length > AUDIT_VALUE_MAX ? `${text.slice(0, AUDIT_VALUE_MAX)}…` : value;
   }
   return kept;
@@ -163,6 +193,11 @@ function auditSubject(params: Record<string, unknown>): string | null {
   return about && typeof about === 'object' ? formatSipAddress(about) : null;
 }
 
+/** Whether a node may change something (and so is audited): not read nodes, nor admin reads like audit/list. */
+function changes(node: CompiledNode): boolean {
+  return node.definition.scope !== 'read' && node.definition.readOnly !== true;
+}
+
 /** Serves every node at /api/<group>/<node>, mounted under /api. */
 export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: DispatcherOptions): RequestHandler {
   const { logger, observers = [], authenticator = null, audit, requestTimeoutMs = 30_000 } = options;
@@ -172,16 +207,21 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     return served;
   }
 
-  async function run(node: CompiledNode, request: Request, response: Response, context: NodeContext): Promise<Served> {
+  /** Serves one node; `beforeAnswer` runs once the outcome is known and before the client hears it. */
+  async function run(
+    node: CompiledNode,
+    request: Request,
+    response: Response,
+    context: NodeContext,
+    beforeAnswer: (served: Served) => Promise<void> = async () => undefined,
+  ): Promise<Served> {
     let params: Record<string, unknown> = {};
     try {
       params = validateParameters(node, requestParameters(request));
-      const work = node.definition.handle(params, context);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new GatewayError('internal', `the request took longer than ${requestTimeoutMs} ms`)), requestTimeoutMs);
-      });
-      const result: NodeResult = await Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+      // Before the work: a transaction that commits the change writes the audit record with it.
+      context.subject = auditSubject(params);
+      const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs);
+      await beforeAnswer({ outcome: 'ok', status: 200 });
       if (result instanceof PlainText) response.status(200).type('text/plain').send(result.text);
       else if (result instanceof StreamedList) await writeStreamed(response, result);
       else send(response, 200, { response: 'ok', ...result });
@@ -192,11 +232,11 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
         const origin = mapped.logged as { message?: string; stack?: string; code?: string };
         logger.error('request failed', { request_id: context.requestId, node: node.definition.path, cause: mapped.envelope.cause, error: origin?.message, code: origin?.code, stack: origin?.stack });
       }
+      const served: Served = { outcome: mapped.envelope.response, cause: mapped.envelope.cause, status: 200 };
+      await beforeAnswer(served);
       if (response.headersSent) response.destroy();
       else send(response, 200, mapped.envelope);
-      return { outcome: mapped.envelope.response, cause: mapped.envelope.cause, status: 200 };
-    } finally {
-      context.subject = auditSubject(params);
+      return served;
     }
   }
 
@@ -213,12 +253,28 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       durationMs: Math.round((performance.now() - started) * 100) / 100,
       subject: context.subject ?? null,
     });
-    const scope: AuditScope = { recorded: false, write: (connection) => audit.write(record({ outcome: 'ok', status: 200 }), connection) };
-    const served = await auditScope.run(scope, () => run(node, request, response, context));
-    if (!scope.recorded) {
-      await audit.write(record(served)).catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
-    }
-    return served;
+    // The id of the ok record a committed transaction wrote (set before its commit; used once committed).
+    let committedId: number | undefined;
+    let settled = false;
+    const scope: AuditScope = {
+      recorded: false,
+      write: async (connection) => {
+        committedId = await audit.write(record({ outcome: 'ok', status: 200 }), connection);
+      },
+    };
+    // Before the client hears the answer, the trail has it: written now when no transaction did, or
+    // amended when one committed an ok record and the request then ended otherwise (e.g. a later step failed).
+    const settle = async (served: Served): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      const settling = !scope.recorded
+        ? audit.write(record(served))
+        : served.outcome !== 'ok' && committedId !== undefined
+          ? audit.amend(committedId, record(served))
+          : Promise.resolve();
+      await settling.catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
+    };
+    return auditScope.run(scope, () => run(node, request, response, context, settle));
   }
 
   return async (request, response) => {
@@ -238,22 +294,23 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       response.setHeader('WWW-Authenticate', 'Bearer');
       served = refuse(response, { outcome: 'invalid', cause: 'auth', status: 401 }, 'send a known token as Authorization: Bearer <token> or X-API-Key');
     } else if (client && !scopeIncludes(client.scope, node.definition.scope)) {
-      served = refuse(response, { outcome: 'failed', cause: 'scope', status: 403 }, `${path} needs a token with scope ${node.definition.scope}`);
-      if (audit && node.definition.scope !== 'read') {
+      if (audit && changes(node)) {
         await audit
           .write({ token: client.name, node: path, params: {}, response: 'failed', cause: 'scope', durationMs: 0, subject: null })
           .catch((error: Error) => logger.error('could not write the audit record', { node: path, error: error.message }));
       }
+      served = refuse(response, { outcome: 'failed', cause: 'scope', status: 403 }, `${path} needs a token with scope ${node.definition.scope}`);
     } else {
       const context: NodeContext = { requestId, tokenName: client?.name ?? null };
-      served = node.definition.scope === 'read' ? await run(node, request, response, context) : await runAudited(node, request, response, context, started);
+      served = changes(node) ? await runAudited(node, request, response, context, started) : await run(node, request, response, context);
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     logger.info('request', {
       request_id: requestId,
       node: path,
       method: request.method,
-      token: client?.name,
+      // The token's name; a key named `token` would be redacted by the logger (it looks like a secret).
+      client: client?.name,
       outcome: served.outcome,
       cause: served.cause,
       status: served.status,

@@ -1,5 +1,6 @@
+import { randomInt } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { isDuplicateKey, isMissingReference } from '../../db/errors';
+import { isDeadlock, isDuplicateKey, isMissingReference } from '../../db/errors';
 import { withTransaction, type Pool } from '../../db/pool';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
@@ -20,6 +21,8 @@ function rowToAlias(row: RowDataPacket): AliasEntry {
     destination: `${row.destination_username}@${row.destination_domain}`,
   };
 }
+
+const DEADLOCK_ATTEMPTS = 5;
 
 export class AliasStore {
   constructor(private readonly pool: Pool) {}
@@ -59,8 +62,8 @@ export class AliasStore {
    * address (a user's or another alias's) and a second E.164 alias for one destination.
    */
   async add(alias: SipAddress, destination: SipAddress, destinationUserId: number | null, e164: boolean): Promise<void> {
-    try {
-      await withTransaction(this.pool, async (connection) => {
+    const insert = () =>
+      withTransaction(this.pool, async (connection) => {
         await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'alias')", [alias.username, alias.domain]);
         await connection.execute(
           `INSERT INTO aliases (alias_username, alias_domain, destination_username, destination_domain, destination_user_id, e164)
@@ -68,6 +71,20 @@ export class AliasStore {
           [alias.username, alias.domain, destination.username, destination.domain, destinationUserId, e164 ? 1 : null],
         );
       });
+    try {
+      // Racing adds can deadlock in InnoDB: one claims the address, then finds the destination's
+      // E.164 alias taken and rolls back, and the adds queued on that address both go for it.
+      // The victim was rolled back whole, so it runs again (and now meets the winner's row).
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await insert();
+          break;
+        } catch (error) {
+          if (!isDeadlock(error) || attempt === DEADLOCK_ATTEMPTS) throw error;
+          // A short random pause, so the victims do not meet again in the same order.
+          await new Promise((resolve) => setTimeout(resolve, randomInt(5, 20 * attempt)));
+        }
+      }
     } catch (error) {
       if (isDuplicateKey(error)) {
         const message = String((error as Error).message);

@@ -10,6 +10,7 @@ export function auditNodes(audit: AuditStore): NodeDefinition[] {
     defineNode<{ user?: SipAddress; limit?: number }>({
       path: 'audit/list',
       scope: 'admin',
+      readOnly: true,
       summary: 'The audit trail of changes and refused changes, newest first.',
       description: `Filtered by the user (or alias destination) a request was about; at most limit entries (default ${DEFAULT_LIMIT}).`,
       userForm: 'optional',

@@ -1,4 +1,4 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Connection, Pool } from '../../db/pool';
 
 export interface AuditRecord {
@@ -37,11 +37,23 @@ function rowToEntry(row: RowDataPacket): AuditEntry {
 export class AuditStore {
   constructor(private readonly pool: Pool) {}
 
-  async write(record: AuditRecord, connection: Pool | Connection = this.pool): Promise<void> {
-    await connection.execute(
+  /** Inserts the record; answers its id. */
+  async write(record: AuditRecord, connection: Pool | Connection = this.pool): Promise<number> {
+    const [inserted] = await connection.execute<ResultSetHeader>(
       'INSERT INTO audit_log (token, node, params, response, cause, duration_ms, subject) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [record.token, record.node, JSON.stringify(record.params), record.response, record.cause, record.durationMs, record.subject],
     );
+    return inserted.insertId;
+  }
+
+  /** Sets the outcome of a record written earlier (a request whose committed change was followed by a failure). */
+  async amend(id: number, record: AuditRecord): Promise<void> {
+    await this.pool.execute('UPDATE audit_log SET response = ?, cause = ?, duration_ms = ? WHERE id = ?', [
+      record.response,
+      record.cause,
+      record.durationMs,
+      id,
+    ]);
   }
 
   /** Newest first. */

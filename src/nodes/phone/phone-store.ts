@@ -21,7 +21,8 @@ export class PhoneStore {
   }
 
   async list(like: string | null): Promise<string[]> {
-    const where = like === null ? '' : 'WHERE mac LIKE ?';
+    // mac is ASCII; the search may not be (see UserStore.list).
+    const where = like === null ? '' : 'WHERE CONVERT(mac USING utf8mb4) COLLATE utf8mb4_bin LIKE ?';
     const [rows] = await this.pool.execute<RowDataPacket[]>(
       `SELECT DISTINCT mac FROM phones ${where} ORDER BY mac`,
       like === null ? [] : [like],

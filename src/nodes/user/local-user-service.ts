@@ -225,7 +225,10 @@ export class LocalUserService {
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       // The answer was lost or the PBX failed: did the extension get made?
-      const found = await this.findAfterLostAnswer(extension.number).catch(() => null);
+      const found = await this.findAfterLostAnswer(extension.number).catch(() => {
+        this.inDoubt(extension.number, 'users/add');
+        return null;
+      });
       if (found) return;
       throw error;
     }
@@ -239,7 +242,10 @@ export class LocalUserService {
       // The answer was lost or the PBX failed: is the extension gone?
       const stillThere = await this.findAfterLostAnswer(extension.number).then(
         (found) => found !== null,
-        () => true,
+        () => {
+          this.inDoubt(extension.number, 'users/remove');
+          return true;
+        },
       );
       if (stillThere) throw error;
     }
@@ -274,6 +280,17 @@ export class LocalUserService {
         throw error;
       }
     }
+  }
+
+  /**
+   * The PBX's answer was lost and the PBX cannot be asked: the change may or may not have been
+   * applied there, while MySQL is left without it. Only an operator (pbx/sync) can settle it.
+   */
+  private inDoubt(number: string, call: string): void {
+    this.logger.error('the PBX may have applied a change whose answer was lost and it cannot be asked now: PBX and MySQL may disagree; pbx/sync reconciles', {
+      extension: number,
+      call,
+    });
   }
 
   private async undo(number: string, what: string, action: () => Promise<void>): Promise<void> {

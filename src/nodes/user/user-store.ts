@@ -80,7 +80,9 @@ export class UserStore {
   }
 
   async list(like: string | null): Promise<{ user: string; displayname: string }[]> {
-    const where = like === null ? '' : "WHERE CONCAT(username, '@', domain) LIKE ?";
+    // The columns are ASCII; the search may not be: compare in utf8mb4 (binary, as the columns are),
+    // or MySQL refuses to mix the two collations.
+    const where = like === null ? '' : "WHERE CONVERT(CONCAT(username, '@', domain) USING utf8mb4) COLLATE utf8mb4_bin LIKE ?";
     const [rows] = await this.pool.execute<RowDataPacket[]>(
       `SELECT username, domain, displayname FROM users ${where} ORDER BY CONCAT(username, '@', domain)`,
       like === null ? [] : [like],
