@@ -7,7 +7,7 @@ import { compileNodes, nodeDispatcher, type RequestObserver } from './http/regis
 import helmet from 'helmet';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { createHash } from 'node:crypto';
-import { presentedToken, type Authenticator } from './http/auth';
+import { clientOf, presentedToken, type Authenticator } from './http/auth';
 import type { Metrics } from './http/metrics';
 import type { AuditStore } from './nodes/audit/audit-store';
 
@@ -54,6 +54,16 @@ function hasBody(request: Request): boolean {
 
 const RATE_WINDOW_MS = 60_000;
 
+const API_SECURITY_HEADERS: readonly [string, string][] = [
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+];
+const docsHeaders = helmet();
+
 /**
  * Per-client limit: keyed by the client a known token names, or by the address without one. An
  * unknown token counts against its address, so guessing with a new token each time is limited too.
@@ -66,12 +76,14 @@ function rateLimiter(perMinute: number, authenticator: Authenticator | null): Re
     limit: perMinute,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    // Its configuration checks run on every request; the configuration is fixed here.
+    validate: false,
     keyGenerator: (request) => {
       const token = presentedToken(request.headers);
       const address = `address:${ipKeyGenerator(request.ip ?? '')}`;
       if (token === null) return address;
       if (authenticator === null) return `token:${createHash('sha256').update(token).digest('base64url')}`;
-      const client = authenticator.identify(token);
+      const client = clientOf(authenticator, request);
       return client ? `client:${client.name}` : address;
     },
     handler: (_request, response, _next, options) => {
@@ -90,7 +102,13 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(helmet());
+  // JSON answers get a fixed set of security headers (a few setHeader calls); the browsable docs
+  // page gets helmet's full set, whose policy is built for pages.
+  app.use((request, response, next) => {
+    if (request.path.startsWith('/api/docs')) return docsHeaders(request, response, next);
+    for (const [name, value] of API_SECURITY_HEADERS) response.setHeader(name, value);
+    next();
+  });
 
   app.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });
@@ -115,7 +133,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Prometheus scrapes with a read token (or none when auth is off).
   app.get('/metrics', async (request, response) => {
-    const client = authenticator?.identify(presentedToken(request.headers));
+    const client = authenticator ? clientOf(authenticator, request) : null;
     if (authenticator && !client) {
       response.setHeader('WWW-Authenticate', 'Bearer');
       sendEnvelope(response, 401, 'auth', 'send a token with scope read');

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ApiToken, Scope } from '../config';
 
@@ -15,7 +15,7 @@ export interface Client {
 }
 
 function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  return hash('sha256', text, 'buffer');
 }
 
 /** The token a request carries: `Authorization: Bearer <token>` or `X-API-Key: <token>`. */
@@ -49,4 +49,15 @@ export class Authenticator {
     }
     return found;
   }
+}
+
+// Each request is identified once, however many layers ask (rate limiter, dispatcher, /metrics).
+const identified = new WeakMap<object, Client | null>();
+
+export function clientOf(authenticator: Authenticator, request: { headers: IncomingHttpHeaders }): Client | null {
+  const known = identified.get(request);
+  if (known !== undefined) return known;
+  const client = authenticator.identify(presentedToken(request.headers));
+  identified.set(request, client);
+  return client;
 }

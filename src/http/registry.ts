@@ -7,7 +7,7 @@ import { GatewayError, Invalid } from '../outcome';
 import { redact } from '../logger';
 import { auditScope, type AuditScope } from '../db/audit-scope';
 import type { AuditRecord, AuditStore } from '../nodes/audit/audit-store';
-import { Authenticator, presentedToken, scopeIncludes } from './auth';
+import { clientOf, scopeIncludes, type Authenticator } from './auth';
 import { formatSipAddress, type SipAddress } from '../values/sip-address';
 import { errorToEnvelope, type Envelope, type Outcome } from './envelope';
 import { PlainText, StreamedList, type NodeContext, type NodeDefinition, type NodeResult } from './node';
@@ -284,7 +284,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     const path = request.path.slice(1);
     const node = nodes.get(path);
     let served: Served;
-    const client = authenticator ? authenticator.identify(presentedToken(request.headers)) : null;
+    const client = authenticator ? clientOf(authenticator, request) : null;
     if (!node) {
       served = refuse(response, { outcome: 'invalid', cause: 'node', status: 404 }, `no node ${path}`);
     } else if (request.method !== 'GET' && request.method !== 'POST') {

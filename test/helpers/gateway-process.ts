@@ -73,8 +73,9 @@ export async function spawnGateway(environment: Record<string, string>, startTim
   children.add(child);
   let output = '';
   let exitedWith: Exit | null = null;
+  // 'close' comes after 'exit', once stdout and stderr are closed too: nothing of the child is left.
   const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       exitedWith = { code, signal };
       children.delete(child);
       resolve(exitedWith);
@@ -138,8 +139,7 @@ export async function killAllGateways(): Promise<void> {
     [...children].map(
       (child) =>
         new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
+          child.once('close', () => resolve());
           child.kill('SIGKILL');
         }),
     ),

@@ -85,8 +85,8 @@ describe('a gateway with auth, a 200 ms request timeout and no rate limit', () =
       const response = path === '/api/domains/list' ? await test.set('X-API-Key', READER.token) : await test;
       expect(response.status).toBe(status);
       expect(response.headers['x-content-type-options']).toBe('nosniff');
-      expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
-      expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(response.headers['x-frame-options']).toBe('DENY');
+      expect(response.headers['content-security-policy']).toContain("default-src 'none'");
       expect(response.headers['strict-transport-security']).toMatch(/max-age=\d+/);
       expect(response.headers['x-powered-by']).toBeUndefined();
     });
