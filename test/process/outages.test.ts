@@ -327,5 +327,5 @@ describe('the lines to MySQL and to the PBX cut under a running gateway', () => 
       "SELECT a.username FROM addresses a LEFT JOIN users u ON u.username = a.username AND u.domain = a.domain WHERE a.owner = 'user' AND u.id IS NULL",
     );
     expect(orphans).toEqual([]);
-  });
+  }, 60_000);
 });
