@@ -38,6 +38,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** The longest a request may take before the client is answered error/internal. */
   readonly requestTimeoutMs: number;
+  /** Whether /metrics is served and request counters are kept (off only to measure their cost). */
+  readonly metricsEnabled: boolean;
   readonly pbx: PbxConfig;
 }
 
@@ -59,6 +61,7 @@ const ENVIRONMENT: Record<string, string> = {
   API_TOKENS: 'apiTokens',
   RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute',
   REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
+  METRICS_ENABLED: 'metricsEnabled',
   PBX_MAX_CONCURRENCY: 'pbx.maxConcurrency',
   PBX_URL: 'pbx.url',
   PBX_API_KEY: 'pbx.apiKey',
@@ -112,6 +115,7 @@ const schema = Joi.object<Config>({
   apiTokens: Joi.array().items(tokenSchema).unique('name').unique('token').required(),
   rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(1200),
   requestTimeoutMs: Joi.number().integer().min(100).max(600_000).default(30_000),
+  metricsEnabled: Joi.boolean().default(true),
   pbx: Joi.object({
     url: Joi.string()
       .allow('')

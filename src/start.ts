@@ -33,7 +33,7 @@ export function appDeps(container: Container, version: string): AppDeps {
     readiness: readinessChecks(container),
     authenticator: container.authenticator,
     audit: container.audit,
-    metrics: container.metrics,
+    metrics: container.config.metricsEnabled ? container.metrics : undefined,
     rateLimitPerMinute: container.config.rateLimitPerMinute,
     requestTimeoutMs: container.config.requestTimeoutMs,
   };

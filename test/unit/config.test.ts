@@ -152,6 +152,7 @@ describe('loadConfig', () => {
       },
       rateLimitPerMinute: 1200,
       requestTimeoutMs: 30000,
+      metricsEnabled: true,
     });
   });
 
