@@ -399,7 +399,7 @@ function mean(values: readonly number[]): number {
   return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 }
 
-async function benchThroughput(gateway: Child, bare: Child): Promise<void> {
+async function benchThroughput(gateway: Child, bare: Child, plain: Child): Promise<void> {
   console.log(`\n[4] requests/s under ${CONNECTIONS} concurrent connections (autocannon), gateway vs bare Express 5 + mysql2`);
   info(`gateway: LOG_LEVEL=${GATEWAY_LOG_LEVEL}, stdout piped to the bench process (not a TTY), which reads and counts it`);
   info(`schedule: ${WARMUP_SECONDS} s warm-up per server per node, then ${ROUNDS} rounds x ${RUN_SECONDS} s per server per node, order alternating`);
@@ -409,7 +409,8 @@ async function benchThroughput(gateway: Child, bare: Child): Promise<void> {
     { node: 'user/get', query: `user=${encodeURIComponent(REMOTE_USER)}` },
     { node: 'numbers/inpool', query: `number=${encodeURIComponent(POOL_NUMBER)}` },
   ];
-  const servers = [gateway, bare];
+  // plain: the same gateway with METRICS_ENABLED=false, paired per round to price the counters.
+  const servers = [gateway, bare, plain];
   const expected = new Map<string, string>();
   for (const { node, query } of targets) {
     const bodies = await Promise.all(servers.map((server) => call('GET', `${server.url}/api/${node}?${query}`, undefined, 5_000)));
@@ -419,6 +420,7 @@ async function benchThroughput(gateway: Child, bare: Child): Promise<void> {
     info(`${node}: bare answers ${fromBare === fromGateway ? 'the identical body' : fromBare}`);
     expected.set(`gateway ${node}`, fromGateway);
     expected.set(`bare ${node}`, fromBare);
+    expected.set(`${plain.name} ${node}`, bodies[2].body.toString('utf8'));
   }
   const run = (server: Child, node: string, query: string, seconds: number): Promise<Run> =>
     load(`${server.url}/api/${node}?${query}`, seconds, expected.get(`${server.name} ${node}`) ?? '', servers, server, databasePid);
@@ -463,6 +465,13 @@ async function benchThroughput(gateway: Child, bare: Child): Promise<void> {
       `${node}: per-round ratios ${paired.map((value) => value.toFixed(2)).join(', ')}; means over ${ROUNDS} rounds gateway ${meanGateway.toFixed(0)} req/s, ` +
         `bare ${meanBare.toFixed(0)} req/s (ratio of means ${(meanGateway / meanBare).toFixed(2)}); median cpu/request gateway ${cpuGateway.toFixed(0)} µs, bare ${cpuBare.toFixed(0)} µs`,
     );
+    const ofPlain = runs.get(`${plain.name} ${node}`) ?? [];
+    const cost = ofGateway.map((gatewayRun, index) => 1 - gatewayRun.requestsPerSecond / ofPlain[index].requestsPerSecond);
+    info(
+      `${node}: metrics cost per round (1 - gateway/gateway-without-metrics) ${cost.map((value) => `${(value * 100).toFixed(1)}%`).join(', ')}; ` +
+        `median cpu/request without metrics ${median(ofPlain.map((measured) => measured.serverCpuPerRequest)).toFixed(0)} µs`,
+    );
+    figure(`[5] ${node} metrics cost (median of ${cost.length} paired rounds)`, `${(median(cost) * 100).toFixed(1)}%`, '≤ 5%', median(cost) <= 0.05);
     figure(
       `[4] ${node} req/s ratio gateway/bare @${CONNECTIONS} conns`,
       `${ratio.toFixed(2)} (median of ${paired.length} paired rounds; ratio of means ${(meanGateway / meanBare).toFixed(2)} = ${meanGateway.toFixed(0)} / ${meanBare.toFixed(0)} req/s)`,
@@ -558,7 +567,25 @@ async function main(): Promise<void> {
   const bare = await startChild('bare', BARE_SERVER, { HOST: '127.0.0.1', PORT: '0', MYSQL_URL }, 'bare-server listening', 30_000);
   console.log('');
   info(`bare server pid ${bare.pid} at ${bare.url} (pool 10)`);
-  await benchThroughput(gateway, bare);
+  const plain = await startChild(
+    'nometrics',
+    GATEWAY_MAIN,
+    {
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MYSQL_URL,
+      LOG_LEVEL: GATEWAY_LOG_LEVEL,
+      MYSQL_POOL_SIZE: '10',
+      AUTH_DISABLED: 'false',
+      API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
+      RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
+      METRICS_ENABLED: 'false',
+    },
+    'pbx-gateway listening',
+    60_000,
+  );
+  info(`gateway without metrics (METRICS_ENABLED=false) pid ${plain.pid} at ${plain.url}, otherwise configured as the gateway`);
+  await benchThroughput(gateway, bare, plain);
   printSummary();
 }
 
