@@ -1,13 +1,12 @@
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import type { Logger } from './logger';
 import type { NodeDefinition } from './http/node';
 import { buildOpenApi } from './http/openapi';
 import { compileNodes, nodeDispatcher, type RequestObserver } from './http/registry';
 import helmet from 'helmet';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { createHash } from 'node:crypto';
-import { clientOf, presentedToken, type Authenticator } from './http/auth';
+import { clientOf, type Authenticator } from './http/auth';
+import { RateLimiter } from './http/rate-limit';
 import type { Metrics } from './http/metrics';
 import type { AuditStore } from './nodes/audit/audit-store';
 
@@ -48,10 +47,6 @@ function sendEnvelope(response: Response, status: number, cause: string, detail:
   response.status(status).type('application/json').send(JSON.stringify({ response: outcome, cause, detail }));
 }
 
-function hasBody(request: Request): boolean {
-  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
-}
-
 const RATE_WINDOW_MS = 60_000;
 
 const API_SECURITY_HEADERS: readonly [string, string][] = [
@@ -64,35 +59,6 @@ const API_SECURITY_HEADERS: readonly [string, string][] = [
 ];
 const docsHeaders = helmet();
 
-/**
- * Per-client limit: keyed by the client a known token names, or by the address without one. An
- * unknown token counts against its address, so guessing with a new token each time is limited too.
- * With auth off, any token presented keys the limit (its digest, never the token). Counters are per
- * process (README: more than one gateway).
- */
-function rateLimiter(perMinute: number, authenticator: Authenticator | null): RequestHandler {
-  return rateLimit({
-    windowMs: RATE_WINDOW_MS,
-    limit: perMinute,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    // Its configuration checks run on every request; the configuration is fixed here.
-    validate: false,
-    keyGenerator: (request) => {
-      const token = presentedToken(request.headers);
-      const address = `address:${ipKeyGenerator(request.ip ?? '')}`;
-      if (token === null) return address;
-      if (authenticator === null) return `token:${createHash('sha256').update(token).digest('base64url')}`;
-      const client = clientOf(authenticator, request);
-      return client ? `client:${client.name}` : address;
-    },
-    handler: (_request, response, _next, options) => {
-      response.setHeader('Retry-After', String(Math.ceil(options.windowMs / 1000)));
-      sendEnvelope(response, 429, 'rate', `more than ${perMinute} requests a minute; try again later`, 'failed');
-    },
-  });
-}
-
 /** The express app; it never listens, so tests drive it with supertest. */
 export function createApp(deps: AppDeps): express.Express {
   const { logger, readiness, version = '0.0.0', bodyLimit = 64 * 1024 } = deps;
@@ -102,8 +68,32 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // JSON answers get a fixed set of security headers (a few setHeader calls); the browsable docs
-  // page gets helmet's full set, whose policy is built for pages.
+
+  // The nodes come first: one layer, which passes every other path on (README: performance).
+  const parseJson = express.json({ limit: bodyLimit });
+  const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
+  const readBody = (request: Request, response: Response): Promise<void> =>
+    new Promise((resolve, reject) => {
+      parseJson(request, response, (jsonError?: unknown) => {
+        if (jsonError) reject(jsonError);
+        else parseForm(request, response, (formError?: unknown) => (formError ? reject(formError) : resolve()));
+      });
+    });
+  app.use(
+    nodeDispatcher(nodes, {
+      logger,
+      observers: [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])],
+      authenticator,
+      audit: deps.audit,
+      requestTimeoutMs: deps.requestTimeoutMs,
+      rateLimiter: rateLimitPerMinute > 0 ? new RateLimiter(rateLimitPerMinute, RATE_WINDOW_MS) : undefined,
+      readBody,
+      headers: API_SECURITY_HEADERS.flat(),
+    }),
+  );
+
+  // JSON answers get a fixed set of security headers; the browsable docs page gets helmet's full
+  // set, whose policy is built for pages.
   app.use((request, response, next) => {
     if (request.path.startsWith('/api/docs')) return docsHeaders(request, response, next);
     for (const [name, value] of API_SECURITY_HEADERS) response.setHeader(name, value);
@@ -152,57 +142,6 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'pbx-gateway API' }));
 
-  // The body parsers, the body check and the dispatcher run as one router layer: each layer
-  // costs a path match and a prefix trim on every request. Errors reach next() as they would
-  // from separate layers (thrown or rejected alike).
-  const parseJson = express.json({ limit: bodyLimit });
-  const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
-  const dispatch = nodeDispatcher(nodes, {
-    logger,
-    observers: [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])],
-    authenticator,
-    audit: deps.audit,
-    requestTimeoutMs: deps.requestTimeoutMs,
-  });
-  if (rateLimitPerMinute > 0) app.use('/api', rateLimiter(rateLimitPerMinute, authenticator));
-  const api: RequestHandler = (request, response, next) => {
-    const dispatchParsed = (error?: unknown) => {
-      if (error) {
-        next(error);
-        return;
-      }
-      try {
-        if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
-          sendEnvelope(response, 400, 'body', 'send parameters as application/json or application/x-www-form-urlencoded');
-          return;
-        }
-        const dispatched: unknown = dispatch(request, response, next);
-        if (dispatched instanceof Promise) dispatched.catch((rejection: unknown) => next(rejection || new Error('Rejected promise')));
-      } catch (thrown) {
-        next(thrown);
-      }
-    };
-    // What both parsers do with a request that has no body (type-is hasBody: no Transfer-Encoding and
-    // no numeric Content-Length): leave req.body undefined and go on. Skipping them saves their checks.
-    if (request.headers['transfer-encoding'] === undefined && Number.isNaN(Number(request.headers['content-length']))) {
-      if (!Reflect.has(request, 'body')) request.body = undefined;
-      dispatchParsed();
-      return;
-    }
-    parseJson(request, response, (error?: unknown) => {
-      if (error) {
-        next(error);
-        return;
-      }
-      try {
-        parseForm(request, response, dispatchParsed);
-      } catch (thrown) {
-        next(thrown);
-      }
-    });
-  };
-  app.use('/api', api);
-
   app.use((request, response) => {
     sendEnvelope(response, 404, 'node', `nothing at ${request.path}`);
   });
@@ -212,6 +151,8 @@ export function createApp(deps: AppDeps): express.Express {
       next(error);
       return;
     }
+    // A body refused by its parser never reached the header layer (the nodes come before it).
+    for (const [name, value] of API_SECURITY_HEADERS) response.setHeader(name, value);
     const { type, status, expose } = error as { type?: string; status?: number; expose?: boolean };
     if (type === 'entity.too.large') sendEnvelope(response, 413, 'body', `the body is larger than ${bodyLimit} bytes`);
     // body-parser's refusals carry a type, but not all: a body that fails to inflate (Content-Encoding

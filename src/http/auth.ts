@@ -51,13 +51,7 @@ export class Authenticator {
   }
 }
 
-// Each request is identified once, however many layers ask (rate limiter, dispatcher, /metrics).
-const identified = new WeakMap<object, Client | null>();
-
+/** The client a request's token belongs to, or null (no token, or an unknown one). */
 export function clientOf(authenticator: Authenticator, request: { headers: IncomingHttpHeaders }): Client | null {
-  const known = identified.get(request);
-  if (known !== undefined) return known;
-  const client = authenticator.identify(presentedToken(request.headers));
-  identified.set(request, client);
-  return client;
+  return authenticator.identify(presentedToken(request.headers));
 }

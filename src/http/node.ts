@@ -1,6 +1,7 @@
 import type Joi from 'joi';
 import type { Scope } from '../config';
 import type { SipAddress } from '../values/sip-address';
+import type { AuditScope } from '../db/audit-scope';
 
 /** What a handler returns for an `ok` answer: the members beside `response: "ok"`. */
 export type OkMembers = Record<string, unknown>;
@@ -27,6 +28,8 @@ export interface NodeContext {
   readonly tokenName: string | null;
   /** Set by the registry once parameters are parsed: the address the request is about (audit). */
   subject?: string | null;
+  /** For a change: its audit record, for the transaction that commits the change to write too. */
+  audit?: AuditScope;
 }
 
 /**

@@ -70,9 +70,9 @@ export function aliasNodes(aliases: AliasService): NodeDefinition[] {
         nonexistant: 'the destination is in a local domain and has no user',
         exists: 'the alias is taken by an alias or a user, or the destination has an E.164 alias already',
       },
-      handle: async ({ destination, dry_run: dryRun = false, ...form }) => {
+      handle: async ({ destination, dry_run: dryRun = false, ...form }, { audit }) => {
         const alias = resolveAlias(form, 'alias');
-        await aliases.add(alias, destination, dryRun);
+        await aliases.add(alias, destination, dryRun, audit);
         return { alias: formatSipAddress(alias), destination: formatSipAddress(destination), ...(dryRun ? { dry_run: true } : {}) };
       },
     }),
@@ -83,9 +83,9 @@ export function aliasNodes(aliases: AliasService): NodeDefinition[] {
       params: aliasFormKeys,
       answers: { alias: 'The removed alias address.' },
       failures: { address: 'invalid: the alias is missing or malformed', nonexistant: 'no such alias' },
-      handle: async (form) => {
+      handle: async (form, { audit }) => {
         const alias = resolveAlias(form, 'address');
-        await aliases.remove(alias);
+        await aliases.remove(alias, audit);
         return { alias: formatSipAddress(alias) };
       },
     }),

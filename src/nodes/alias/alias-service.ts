@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed } from '../../outcome';
 import { parseE164 } from '../../values/e164';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
@@ -31,7 +32,7 @@ export class AliasService {
    * domain must be a user; the alias address must be free; one E.164 alias per destination.
    * The checks give the precise cause; the schema's unique keys settle any race after them.
    */
-  async add(alias: SipAddress, destination: SipAddress, dryRun: boolean): Promise<void> {
+  async add(alias: SipAddress, destination: SipAddress, dryRun: boolean, audit?: AuditScope): Promise<void> {
     if (!(await this.domains.isLocal(alias.domain))) throw new Failed('nxdomain', `${alias.domain} is not a local domain`);
     const destinationUser = await this.users.find(destination);
     if (!destinationUser && (await this.domains.isLocal(destination.domain))) {
@@ -44,10 +45,10 @@ export class AliasService {
       throw new Failed('exists', `${formatSipAddress(destination)} has an E.164 alias already`);
     }
     if (dryRun) return;
-    await this.aliases.add(alias, destination, destinationUser?.id ?? null, e164);
+    await this.aliases.add(alias, destination, destinationUser?.id ?? null, e164, audit);
   }
 
-  async remove(alias: SipAddress): Promise<void> {
-    if (!(await this.aliases.remove(alias))) throw new Failed('nonexistant', `no alias ${formatSipAddress(alias)}`);
+  async remove(alias: SipAddress, audit?: AuditScope): Promise<void> {
+    if (!(await this.aliases.remove(alias, audit))) throw new Failed('nonexistant', `no alias ${formatSipAddress(alias)}`);
   }
 }

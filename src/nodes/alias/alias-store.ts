@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isDeadlock, isDuplicateKey, isMissingReference } from '../../db/errors';
 import { withTransaction, type Pool } from '../../db/pool';
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 
@@ -61,7 +62,7 @@ export class AliasStore {
    * Claims the alias address and records the alias in one transaction. The schema refuses a taken
    * address (a user's or another alias's) and a second E.164 alias for one destination.
    */
-  async add(alias: SipAddress, destination: SipAddress, destinationUserId: number | null, e164: boolean): Promise<void> {
+  async add(alias: SipAddress, destination: SipAddress, destinationUserId: number | null, e164: boolean, audit?: AuditScope): Promise<void> {
     const insert = () =>
       withTransaction(this.pool, async (connection) => {
         await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'alias')", [alias.username, alias.domain]);
@@ -70,7 +71,7 @@ export class AliasStore {
            VALUES (?, ?, ?, ?, ?, ?)`,
           [alias.username, alias.domain, destination.username, destination.domain, destinationUserId, e164 ? 1 : null],
         );
-      });
+      }, { audit });
     try {
       // Racing adds can deadlock in InnoDB: one claims the address, then finds the destination's
       // E.164 alias taken and rolls back, and the adds queued on that address both go for it.
@@ -99,7 +100,7 @@ export class AliasStore {
     }
   }
 
-  async remove(alias: SipAddress): Promise<boolean> {
+  async remove(alias: SipAddress, audit?: AuditScope): Promise<boolean> {
     return withTransaction(this.pool, async (connection) => {
       const [deleted] = await connection.execute<ResultSetHeader>('DELETE FROM aliases WHERE alias_username = ? AND alias_domain = ?', [
         alias.username,
@@ -108,6 +109,6 @@ export class AliasStore {
       if (deleted.affectedRows === 0) return false;
       await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'alias'", [alias.username, alias.domain]);
       return true;
-    });
+    }, { audit });
   }
 }

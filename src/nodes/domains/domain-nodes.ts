@@ -47,8 +47,8 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       params: { domain: param.domain().required() },
       answers: { domain: 'The removed domain.' },
       failures: { nonexistant: 'no such domain', inuse: 'users or aliases use the domain' },
-      handle: async ({ domain }) => {
-        await domains.remove(domain);
+      handle: async ({ domain }, { audit }) => {
+        await domains.remove(domain, audit);
         return { domain };
       },
     }),

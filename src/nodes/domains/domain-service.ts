@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed } from '../../outcome';
 import type { DomainRecord, DomainStore } from './domain-store';
 
@@ -35,7 +36,7 @@ export class DomainService {
     return record;
   }
 
-  remove(domain: string): Promise<void> {
-    return this.domains.remove(domain);
+  remove(domain: string, audit?: AuditScope): Promise<void> {
+    return this.domains.remove(domain, audit);
   }
 }

@@ -1,5 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { withTransaction, type Pool } from '../../db/pool';
+import type { AuditScope } from '../../db/audit-scope';
 import { isDuplicateKey } from '../../db/errors';
 import { Failed } from '../../outcome';
 
@@ -78,7 +79,7 @@ export class DomainStore {
   }
 
   /** Removes the domain unless a user or an alias uses it; the check and the delete share one transaction. */
-  async remove(domain: string): Promise<void> {
+  async remove(domain: string, audit?: AuditScope): Promise<void> {
     await withTransaction(this.pool, async (connection) => {
       const [found] = await connection.execute<RowDataPacket[]>('SELECT domain FROM domains WHERE domain = ? FOR UPDATE', [domain]);
       if (found.length === 0) throw new Failed('nonexistant', `no domain ${domain}`);
@@ -86,6 +87,6 @@ export class DomainStore {
       const [used] = await connection.execute<RowDataPacket[]>('SELECT 1 FROM addresses WHERE domain = ? LIMIT 1 FOR UPDATE', [domain]);
       if (used.length > 0) throw new Failed('inuse', `users or aliases use ${domain}; remove them first`);
       await connection.execute('DELETE FROM domains WHERE domain = ?', [domain]);
-    });
+    }, { audit });
   }
 }

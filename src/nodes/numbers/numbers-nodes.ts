@@ -41,8 +41,8 @@ export function numbersNodes(numbers: NumbersService): NodeDefinition[] {
       params: { start: param.e164().required(), end: param.e164().required(), dry_run: param.dryRun() },
       answers: { added: 'How many numbers were added.', existing: 'How many were in the pool already.', dry_run: 'true when nothing was changed' },
       failures: { range: 'invalid: different country calling codes, start ≥ end, or more than NUMBERS_MAX_RANGE numbers' },
-      handle: async ({ start, end, dry_run: dryRun = false }) => {
-        const result = await numbers.addRange(start, end, dryRun);
+      handle: async ({ start, end, dry_run: dryRun = false }, { audit }) => {
+        const result = await numbers.addRange(start, end, dryRun, audit);
         return { ...result, ...(dryRun ? { dry_run: true } : {}) };
       },
     }),

@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed, Invalid } from '../../outcome';
 import { countryCallingCode, e164ToInteger } from '../../values/e164';
 import type { NumbersStore, RangeResult } from './numbers-store';
@@ -33,7 +34,7 @@ export class NumbersService {
   }
 
   /** The seed's "identical lead-in" is the ITU-T country calling code; the range is inclusive. */
-  addRange(start: string, end: string, dryRun: boolean): Promise<RangeResult> {
+  addRange(start: string, end: string, dryRun: boolean, audit?: AuditScope): Promise<RangeResult> {
     const startCode = countryCallingCode(start);
     const endCode = countryCallingCode(end);
     if (startCode === null) throw new Invalid('range', `${start} has no assigned country calling code`);
@@ -46,7 +47,7 @@ export class NumbersService {
     if (last - first + 1 > this.maxRange) {
       throw new Invalid('range', `the range covers ${last - first + 1} numbers; at most ${this.maxRange} may be added at once`);
     }
-    return this.numbers.addRange(first, last, dryRun);
+    return this.numbers.addRange(first, last, dryRun, audit);
   }
 
   async remove(number: string): Promise<void> {

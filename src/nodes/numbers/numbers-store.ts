@@ -1,6 +1,7 @@
 import type { PoolConnection as CallbackConnection, RowDataPacket, ResultSetHeader } from 'mysql2';
 import { isDuplicateKey } from '../../db/errors';
 import { withTransaction, type Pool } from '../../db/pool';
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed } from '../../outcome';
 import { integerToE164 } from '../../values/e164';
 
@@ -40,7 +41,7 @@ export class NumbersStore {
    * Adds every number from start to end (inclusive) in one statement inside one transaction:
    * all or nothing, and numbers already in the pool are left as they are.
    */
-  async addRange(start: number, end: number, dryRun: boolean): Promise<RangeResult> {
+  async addRange(start: number, end: number, dryRun: boolean, audit?: AuditScope): Promise<RangeResult> {
     const total = end - start + 1;
     if (dryRun) {
       const [rows] = await this.pool.execute<RowDataPacket[]>(
@@ -68,7 +69,7 @@ export class NumbersStore {
         );
       }
       return { added: inserted.affectedRows, existing: total - inserted.affectedRows };
-    });
+    }, { audit });
   }
 
   private hasSequenceEngine(): Promise<boolean> {

@@ -25,8 +25,8 @@ export function pbxNodes(sync: SyncService): NodeDefinition[] {
         dry_run: 'true when nothing was changed',
       },
       failures: { domain: 'the domain is not local', pbx: 'the PBX refused' },
-      handle: async ({ domain, dry_run: dryRun = false, prune = false }) => {
-        const report = await sync.sync(domain, { dryRun, prune });
+      handle: async ({ domain, dry_run: dryRun = false, prune = false }, { audit }) => {
+        const report = await sync.sync(domain, { dryRun, prune, audit });
         return { ...report, ...(dryRun ? { dry_run: true } : {}) };
       },
     }),

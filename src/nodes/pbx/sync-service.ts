@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import type { Logger } from '../../logger';
 import { Failed } from '../../outcome';
 import type { Extension } from '../../pbx/extension';
@@ -10,6 +11,8 @@ export interface SyncOptions {
   readonly prune: boolean;
   /** Called after each extension and each missing user is handled (the CLI's progress bar). */
   readonly progress?: (done: number, total: number) => void;
+  /** The node's audit record: the first transaction that changes something writes it. */
+  readonly audit?: AuditScope;
 }
 
 export interface SyncReport {
@@ -62,8 +65,8 @@ export class SyncService {
       const address = `${extension.number}@${domain}`;
       const user = byNumber.get(extension.number);
       if (!user) {
-        if (await this.importExtension(extension, domain, options.dryRun)) report.imported.push(address);
-      } else if (await this.refresh(user, extension, options.dryRun)) {
+        if (await this.importExtension(extension, domain, options)) report.imported.push(address);
+      } else if (await this.refresh(user, extension, options)) {
         report.updated.push(address);
       }
       step();
@@ -71,14 +74,14 @@ export class SyncService {
     for (const user of missing) {
       const address = `${user.username}@${domain}`;
       report.missing_on_pbx.push(address);
-      if (options.prune && (await this.prune(user, options.dryRun))) report.pruned.push(address);
+      if (options.prune && (await this.prune(user, options))) report.pruned.push(address);
       step();
     }
     return report;
   }
 
   /** A new local user with what the PBX knows; the password is unknown, so updates leave `secret` out. */
-  private async importExtension(extension: Extension, domain: string, dryRun: boolean): Promise<boolean> {
+  private async importExtension(extension: Extension, domain: string, { dryRun, audit }: SyncOptions): Promise<boolean> {
     const address = { username: extension.number, domain };
     const owner = await this.users.addressOwner(address);
     if (owner) {
@@ -95,23 +98,23 @@ export class SyncService {
       linetext: '',
       password: null,
       remote: null,
-    });
+    }, audit);
     return true;
   }
 
   /** Takes the PBX's name and e-mail where they differ (the PBX is where the extension lives). */
-  private async refresh(user: UserRecord, extension: Extension, dryRun: boolean): Promise<boolean> {
+  private async refresh(user: UserRecord, extension: Extension, { dryRun, audit }: SyncOptions): Promise<boolean> {
     const displayname = (extension.name ?? '').slice(0, 128);
     const email = (extension.email ?? '').slice(0, 254);
     if (user.displayname === displayname && user.email === email) return false;
-    if (!dryRun) await this.users.update(user, { displayname, email });
+    if (!dryRun) await this.users.update(user, { displayname, email }, audit);
     return true;
   }
 
-  private async prune(user: UserRecord, dryRun: boolean): Promise<boolean> {
+  private async prune(user: UserRecord, { dryRun, audit }: SyncOptions): Promise<boolean> {
     if (dryRun) return true;
     try {
-      await this.users.remove(user);
+      await this.users.remove(user, audit);
       return true;
     } catch (error) {
       if (error instanceof Failed) {

@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import type { Logger } from '../../logger';
 import { Failed, GatewayError, Invalid } from '../../outcome';
 import {
@@ -64,7 +65,7 @@ export class LocalUserService {
     return (await this.pbx.find(number)) !== null;
   }
 
-  async add(request: LocalUserRequest, dryRun: boolean): Promise<{ user: UserRecord; password: string | null }> {
+  async add(request: LocalUserRequest, dryRun: boolean, audit?: AuditScope): Promise<{ user: UserRecord; password: string | null }> {
     const { user: address } = request;
     const formatted = formatSipAddress(address);
     if (!EXTENSION_NUMBER.test(address.username)) {
@@ -109,7 +110,7 @@ export class LocalUserService {
           onPbx = true;
           return { user: await this.users.insertRow(connection, { ...record, password }), password };
         },
-        extensionLock(address.username),
+        { lockName: extensionLock(address.username), audit },
       );
     } catch (error) {
       if (onPbx) {
@@ -122,40 +123,50 @@ export class LocalUserService {
     }
   }
 
-  async changePassword(address: SipAddress, password: string): Promise<void> {
-    await this.change(address, { password }, (extension) => ({ ...extension, secret: password }));
+  async changePassword(address: SipAddress, password: string, audit?: AuditScope): Promise<void> {
+    await this.change(address, { password }, (extension) => ({ ...extension, secret: password }), audit);
   }
 
-  async changeEmail(address: SipAddress, email: string): Promise<void> {
-    await this.change(address, { email }, (extension) => ({ ...extension, email }));
+  async changeEmail(address: SipAddress, email: string, audit?: AuditScope): Promise<void> {
+    await this.change(address, { email }, (extension) => ({ ...extension, email }), audit);
   }
 
   /** Fields the PBX also keeps (name, email) go to both; dialplan and linetext are provisioning-only. */
-  async update(address: SipAddress, changes: UserChanges): Promise<void> {
-    await this.change(address, changes, (extension) => ({
-      ...extension,
-      ...(changes.displayname !== undefined ? { name: changes.displayname } : {}),
-      ...(changes.email !== undefined ? { email: changes.email } : {}),
-    }));
+  async update(address: SipAddress, changes: UserChanges, audit?: AuditScope): Promise<void> {
+    await this.change(
+      address,
+      changes,
+      (extension) => ({
+        ...extension,
+        ...(changes.displayname !== undefined ? { name: changes.displayname } : {}),
+        ...(changes.email !== undefined ? { email: changes.email } : {}),
+      }),
+      audit,
+    );
   }
 
   /** Reads the forward policy, or sets the given targets and keeps the others. */
-  async forward(address: SipAddress, changes: ForwardChanges): Promise<Record<ForwardName, string>> {
+  async forward(address: SipAddress, changes: ForwardChanges, audit?: AuditScope): Promise<Record<ForwardName, string>> {
     const names = Object.keys(changes) as ForwardName[];
     if (names.length === 0) {
       const user = await this.users.find(address);
       if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
       return forwardView((await this.requireExtension(user)).forward_policy);
     }
-    const written = await this.change(address, {}, (extension) => {
-      const policy = { ...emptyForwardPolicy(), ...extension.forward_policy };
-      for (const name of names) policy[FORWARD_KEYS[name]] = changes[name] ?? '';
-      return { ...extension, forward_policy: policy };
-    });
+    const written = await this.change(
+      address,
+      {},
+      (extension) => {
+        const policy = { ...emptyForwardPolicy(), ...extension.forward_policy };
+        for (const name of names) policy[FORWARD_KEYS[name]] = changes[name] ?? '';
+        return { ...extension, forward_policy: policy };
+      },
+      audit,
+    );
     return forwardView(written.forward_policy);
   }
 
-  async remove(address: SipAddress): Promise<void> {
+  async remove(address: SipAddress, audit?: AuditScope): Promise<void> {
     let removed: Extension | null = null;
     let held: string | null = null;
     try {
@@ -171,7 +182,7 @@ export class LocalUserService {
           removed = extension;
         }
         await this.users.releaseAddress(connection, address);
-      }, extensionLock(address.username));
+      }, { lockName: extensionLock(address.username), audit });
     } catch (error) {
       const extension = removed as Extension | null;
       if (extension) {
@@ -185,7 +196,7 @@ export class LocalUserService {
    * The read-modify-write of CONTRACT section 6: one users/search, one users/update of the whole
    * object, with the secret the gateway holds (never the mask).
    */
-  private async change(address: SipAddress, changes: UserChanges, edit: (extension: Extension) => Extension): Promise<Extension> {
+  private async change(address: SipAddress, changes: UserChanges, edit: (extension: Extension) => Extension, audit?: AuditScope): Promise<Extension> {
     let original: Extension | null = null;
     try {
       return await this.users.inTransaction(address, async (connection) => {
@@ -197,7 +208,7 @@ export class LocalUserService {
         original = current;
         await this.users.updateRow(connection, user.id, changes);
         return intended;
-      });
+      }, { audit });
     } catch (error) {
       const written = original as Extension | null;
       if (written) await this.undo(address.username, 'restore the extension', () => this.pbx.update(written));

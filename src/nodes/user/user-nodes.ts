@@ -52,8 +52,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
         domain: 'the domain is not local',
         pbx: 'the PBX refused (detail carries its message)',
       },
-      handle: async ({ dry_run: dryRun = false, ...request }) => {
-        const { user, password } = await users.addLocal(request, dryRun);
+      handle: async ({ dry_run: dryRun = false, ...request }, { audit }) => {
+        const { user, password } = await users.addLocal(request, dryRun, audit);
         return dryRun ? { user: userView(user), dry_run: true } : { user: userView(user), password };
       },
     }),
@@ -73,8 +73,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       },
       answers: { user: USER_OBJECT, dry_run: 'true when nothing was changed' },
       failures: { exists: 'the address is taken by a user or an alias', domain: 'the domain is local' },
-      handle: async ({ dry_run: dryRun = false, ...request }) => {
-        const added = await users.addRemote(request, dryRun);
+      handle: async ({ dry_run: dryRun = false, ...request }, { audit }) => {
+        const added = await users.addRemote(request, dryRun, audit);
         return { user: userView(added), ...(dryRun ? { dry_run: true } : {}) };
       },
     }),
@@ -86,8 +86,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       params: { password: param.password().required() },
       answers: { detail: 'What was done, in words.' },
       failures: { nonexistant: 'no such user' },
-      handle: async ({ user, password }) => {
-        await users.changePassword(user, password);
+      handle: async ({ user, password }, { audit }) => {
+        await users.changePassword(user, password, audit);
         return { detail: `Password changed for ${user.username}@${user.domain}` };
       },
     }),
@@ -99,8 +99,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       params: { email: param.email().required() },
       answers: { user: 'The address.', email: 'The e-mail address now set.' },
       failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
-      handle: async ({ user, email }) => {
-        await users.changeEmail(user, email);
+      handle: async ({ user, email }, { audit }) => {
+        await users.changeEmail(user, email, audit);
         return { user: formatSipAddress(user), email };
       },
     }),
@@ -118,7 +118,7 @@ export function userNodes(users: UserService): NodeDefinition[] {
       },
       answers: { user: 'The address.', forward: '{busy, no_answer, unavailable, all} as the PBX now has it.' },
       failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
-      handle: async ({ user, ...changes }) => ({ user: formatSipAddress(user), forward: await users.forward(user, changes) }),
+      handle: async ({ user, ...changes }, { audit }) => ({ user: formatSipAddress(user), forward: await users.forward(user, changes, audit) }),
     }),
     defineNode<WithUser<UserUpdate>>({
       path: 'user/update',
@@ -134,7 +134,7 @@ export function userNodes(users: UserService): NodeDefinition[] {
       },
       answers: { user: USER_OBJECT },
       failures: { parameters: 'invalid: no field given', nonexistant: 'no such user', domain: 'a field that does not apply to this kind of user' },
-      handle: async ({ user, ...changes }) => ({ user: userView(await users.update(user, changes)) }),
+      handle: async ({ user, ...changes }, { audit }) => ({ user: userView(await users.update(user, changes, audit)) }),
     }),
     defineNode<WithUser>({
       path: 'user/remove',
@@ -144,8 +144,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       params: {},
       answers: { user: 'The removed address.' },
       failures: { nonexistant: 'no such user', inuse: 'hardphones or aliases point at the user' },
-      handle: async ({ user }) => {
-        await users.remove(user);
+      handle: async ({ user }, { audit }) => {
+        await users.remove(user, audit);
         return { user: `${user.username}@${user.domain}` };
       },
     }),

@@ -1,3 +1,4 @@
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed, Invalid } from '../../outcome';
 import type { ForwardName } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
@@ -56,11 +57,11 @@ export class UserService {
     }
   }
 
-  addLocal(request: LocalUserRequest, dryRun: boolean): Promise<{ user: UserRecord; password: string | null }> {
-    return this.local.add(request, dryRun);
+  addLocal(request: LocalUserRequest, dryRun: boolean, audit?: AuditScope): Promise<{ user: UserRecord; password: string | null }> {
+    return this.local.add(request, dryRun, audit);
   }
 
-  async addRemote(request: RemoteUserRequest, dryRun: boolean): Promise<UserRecord> {
+  async addRemote(request: RemoteUserRequest, dryRun: boolean, audit?: AuditScope): Promise<UserRecord> {
     const { user: address } = request;
     if (await this.domains.isLocal(address.domain)) {
       throw new Failed('domain', `${address.domain} is a local domain; use user/add_local`);
@@ -86,28 +87,28 @@ export class UserService {
       await this.available(address);
       return { ...user, id: 0 };
     }
-    return this.users.insert(user);
+    return this.users.insert(user, audit);
   }
 
-  async changePassword(address: SipAddress, password: string): Promise<void> {
+  async changePassword(address: SipAddress, password: string, audit?: AuditScope): Promise<void> {
     const user = await this.get(address);
-    if (user.kind === 'local') await this.local.changePassword(address, password);
-    else await this.users.update(user, { password });
+    if (user.kind === 'local') await this.local.changePassword(address, password, audit);
+    else await this.users.update(user, { password }, audit);
   }
 
-  async changeEmail(address: SipAddress, email: string): Promise<void> {
+  async changeEmail(address: SipAddress, email: string, audit?: AuditScope): Promise<void> {
     const user = await this.get(address);
     if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: e-mail is kept for local users only`);
-    await this.local.changeEmail(address, email);
+    await this.local.changeEmail(address, email, audit);
   }
 
-  async forward(address: SipAddress, changes: ForwardChanges): Promise<Record<ForwardName, string>> {
+  async forward(address: SipAddress, changes: ForwardChanges, audit?: AuditScope): Promise<Record<ForwardName, string>> {
     const user = await this.get(address);
     if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: forwarding is set on the PBX for local users only`);
-    return this.local.forward(address, changes);
+    return this.local.forward(address, changes, audit);
   }
 
-  async update(address: SipAddress, changes: UserUpdate): Promise<UserRecord> {
+  async update(address: SipAddress, changes: UserUpdate, audit?: AuditScope): Promise<UserRecord> {
     if (Object.keys(changes).length === 0) {
       throw new Invalid('parameters', 'give at least one of displayname, email, dialplan, linetext, registrar, r_port, proxy, p_port, authid');
     }
@@ -119,14 +120,14 @@ export class UserService {
       const remoteOnly = REMOTE_ONLY.find((name) => changes[name] !== undefined);
       if (remoteOnly) throw new Failed('domain', `${remoteOnly} applies to remote users only`);
     }
-    if (user.kind === 'local') await this.local.update(address, changes as UserChanges);
-    else await this.users.update(user, changes as UserChanges);
+    if (user.kind === 'local') await this.local.update(address, changes as UserChanges, audit);
+    else await this.users.update(user, changes as UserChanges, audit);
     return this.get(address);
   }
 
-  async remove(address: SipAddress): Promise<void> {
+  async remove(address: SipAddress, audit?: AuditScope): Promise<void> {
     const user = await this.get(address);
-    if (user.kind === 'local') await this.local.remove(address);
-    else await this.users.remove(user);
+    if (user.kind === 'local') await this.local.remove(address, audit);
+    else await this.users.remove(user, audit);
   }
 }

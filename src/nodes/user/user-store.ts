@@ -1,6 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isDuplicateKey, isForeignKeyInUse } from '../../db/errors';
-import { withTransaction, type Connection, type Pool } from '../../db/pool';
+import { withTransaction, type Connection, type Pool, type TransactionOptions } from '../../db/pool';
+import type { AuditScope } from '../../db/audit-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 
@@ -91,10 +92,10 @@ export class UserStore {
   }
 
   /** Runs `work` in one transaction; a duplicate address becomes exists, a referenced user inuse. */
-  async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>, lockName?: string): Promise<T> {
+  async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const formatted = formatSipAddress(address);
     try {
-      return await withTransaction(this.pool, work, lockName);
+      return await withTransaction(this.pool, work, options);
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `${formatted} is taken`);
       if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${formatted}; remove them first`);
@@ -165,24 +166,32 @@ export class UserStore {
     await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'user'", [address.username, address.domain]);
   }
 
-  async insert(user: NewUser): Promise<UserRecord> {
-    return this.inTransaction(user, async (connection) => {
-      await this.claim(connection, user);
-      return this.insertRow(connection, user);
-    });
+  async insert(user: NewUser, audit?: AuditScope): Promise<UserRecord> {
+    return this.inTransaction(
+      user,
+      async (connection) => {
+        await this.claim(connection, user);
+        return this.insertRow(connection, user);
+      },
+      { audit },
+    );
   }
 
-  async update(user: UserRecord, changes: UserChanges): Promise<void> {
-    await this.inTransaction(user, (connection) => this.updateRow(connection, user.id, changes));
+  async update(user: UserRecord, changes: UserChanges, audit?: AuditScope): Promise<void> {
+    await this.inTransaction(user, (connection) => this.updateRow(connection, user.id, changes), { audit });
   }
 
-  async remove(user: UserRecord): Promise<void> {
-    await this.inTransaction(user, async (connection) => {
-      const locked = await this.lock(connection, user);
-      if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
-      await this.deleteRow(connection, locked);
-      await this.releaseAddress(connection, locked);
-    });
+  async remove(user: UserRecord, audit?: AuditScope): Promise<void> {
+    await this.inTransaction(
+      user,
+      async (connection) => {
+        const locked = await this.lock(connection, user);
+        if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
+        await this.deleteRow(connection, locked);
+        await this.releaseAddress(connection, locked);
+      },
+      { audit },
+    );
   }
 
   /** Local users of a domain (pbx/sync). */
