@@ -1,7 +1,6 @@
 /** What one counted request learns: whether it may go on, and when the window starts anew. */
 export interface RateDecision {
   readonly allowed: boolean;
-  readonly remaining: number;
   /** Seconds until the counts start again (at least 1). */
   readonly resetSeconds: number;
 }
@@ -32,7 +31,6 @@ export class RateLimiter {
     this.counts.set(key, count);
     return {
       allowed: count <= this.limit,
-      remaining: Math.max(0, this.limit - count),
       resetSeconds: Math.max(1, Math.ceil((this.windowEnds - now) / 1000)),
     };
   }

@@ -130,9 +130,9 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * request id and whatever the outcome adds. No header object is built and nothing is checked
  * twice, which on a primary-key read is a measurable share of the work (README: performance).
  */
-function send(response: Response, status: number, envelope: Envelope, headers: readonly string[]): void {
+function send(response: Response, status: number, envelope: Envelope, headers: readonly string[], extra: readonly string[] = []): void {
   const body = JSON.stringify(envelope);
-  response.writeHead(status, [...headers, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
+  response.writeHead(status, [...headers, ...extra, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
   response.end(body);
 }
 
@@ -337,12 +337,12 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       return { outcome: 'invalid', cause: 'node', status: 404 };
     }
     if (request.method !== 'GET' && request.method !== 'POST') {
-      send(response, 405, { response: 'invalid', cause: 'method', detail: 'use GET or POST' }, [...answerHeaders, 'Allow', 'GET, POST']);
+      send(response, 405, { response: 'invalid', cause: 'method', detail: 'use GET or POST' }, answerHeaders, ['Allow', 'GET, POST']);
       return { outcome: 'invalid', cause: 'method', status: 405 };
     }
     if (authenticator && !client) {
       const detail = 'send a known token as Authorization: Bearer <token> or X-API-Key';
-      send(response, 401, { response: 'invalid', cause: 'auth', detail }, [...answerHeaders, 'WWW-Authenticate', 'Bearer']);
+      send(response, 401, { response: 'invalid', cause: 'auth', detail }, answerHeaders, ['WWW-Authenticate', 'Bearer']);
       return { outcome: 'invalid', cause: 'auth', status: 401 };
     }
     if (client && !scopeIncludes(client.scope, node.definition.scope)) {
@@ -391,10 +391,9 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     const answerHeaders = [...headers, 'X-Request-Id', requestId];
     if (rateLimiter) {
       const decision = rateLimiter.take(rateKey(request, token, client));
-      answerHeaders.push('RateLimit-Policy', `${rateLimiter.limit};w=${rateLimiter.windowMs / 1000}`, 'RateLimit', `limit=${rateLimiter.limit}, remaining=${decision.remaining}, reset=${decision.resetSeconds}`);
       if (!decision.allowed) {
         const detail = `more than ${rateLimiter.limit} requests a minute; try again later`;
-        send(response, 429, { response: 'failed', cause: 'rate', detail }, [...answerHeaders, 'Retry-After', String(decision.resetSeconds)]);
+        send(response, 429, { response: 'failed', cause: 'rate', detail }, answerHeaders, ['Retry-After', String(decision.resetSeconds)]);
         finish(request, path, client, { outcome: 'failed', cause: 'rate', status: 429 }, started, requestId);
         return;
       }
