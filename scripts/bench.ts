@@ -5,8 +5,9 @@
 // run as child processes on 127.0.0.1 over a dedicated database, pbxgw_bench, which is dropped
 // before the run (so the database is fresh) and again at the end.
 //
-// Optional environment: BENCH_SECONDS (autocannon seconds per run, default 10), BENCH_ROUNDS
-// (default 5), BENCH_WARMUP_SECONDS (default 3), BENCH_CONNECTIONS (default 50).
+// Optional environment: BENCH_SECONDS (autocannon seconds per run, default 5), BENCH_ROUNDS
+// (default 10), BENCH_WARMUP_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_SERVER_NODE_ARGS
+// (node options for the server children, the same for all of them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -39,10 +40,15 @@ function setting(name: string, fallback: number, low: number, high: number): num
   return Number.isInteger(value) && value >= low && value <= high ? value : fallback;
 }
 
-const RUN_SECONDS = setting('BENCH_SECONDS', 10, 1, 120);
-const ROUNDS = setting('BENCH_ROUNDS', 5, 1, 15);
-const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 3, 0, 60);
+// Many short rounds rather than a few long ones: this VM's speed drifts over seconds, and only
+// runs close together in time compare fairly. The warm-up is long because the JIT needs tens of
+// thousands of requests before a server's CPU per request settles.
+const RUN_SECONDS = setting('BENCH_SECONDS', 5, 1, 120);
+const ROUNDS = setting('BENCH_ROUNDS', 10, 1, 30);
+const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 10, 0, 60);
 const CONNECTIONS = setting('BENCH_CONNECTIONS', 50, 1, 500);
+// Extra node options for every server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile them all).
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 
 const GATEWAY_MAIN = path.resolve(__dirname, '..', 'src', 'main.js');
 const BARE_SERVER = path.resolve(__dirname, 'bare-server.js');
@@ -68,7 +74,7 @@ const children: Child[] = [];
 
 /** Spawns `node script`, consumes its stdout (counting it) and resolves once it logs its url. */
 function startChild(name: string, script: string, env: Record<string, string>, readyMessage: string, timeoutMs: number): Promise<Child> {
-  const spawned = spawn(process.execPath, [script], {
+  const spawned = spawn(process.execPath, [...SERVER_NODE_ARGS, script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -409,8 +415,9 @@ async function benchThroughput(gateway: Child, bare: Child, plain: Child): Promi
     { node: 'user/get', query: `user=${encodeURIComponent(REMOTE_USER)}` },
     { node: 'numbers/inpool', query: `number=${encodeURIComponent(POOL_NUMBER)}` },
   ];
-  // plain: the same gateway with METRICS_ENABLED=false, paired per round to price the counters.
-  const servers = [gateway, bare, plain];
+  // plain: the same gateway with METRICS_ENABLED=false, paired per round to price the counters;
+  // it runs next to the gateway in every round, so that pair is always closest in time.
+  const servers = [gateway, plain, bare];
   const expected = new Map<string, string>();
   for (const { node, query } of targets) {
     const bodies = await Promise.all(servers.map((server) => call('GET', `${server.url}/api/${node}?${query}`, undefined, 5_000)));
@@ -531,59 +538,44 @@ async function main(): Promise<void> {
   console.log(`pbx-gateway bench — node ${process.version}, database ${DATABASE} on ${MYSQL_HOST}:${MYSQL_PORT}, everything on 127.0.0.1`);
   console.log('MB = 10^6 bytes; RSS figures are the gateway child process, from /proc/<pid>/status');
   await dropDatabase();
-  const gateway = await startChild(
-    'gateway',
-    GATEWAY_MAIN,
-    {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MYSQL_URL,
-      LOG_LEVEL: GATEWAY_LOG_LEVEL,
-      MYSQL_POOL_SIZE: '10',
-      NUMBERS_MAX_RANGE: String(RANGE_SIZE),
-      AUTH_DISABLED: 'false',
-      API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
-      RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
-    },
-    'pbx-gateway listening',
-    60_000,
-  );
-  info(`gateway pid ${gateway.pid} at ${gateway.url} (LOG_LEVEL=${GATEWAY_LOG_LEVEL}, pool 10)`);
+  const gatewayEnv = (extra: Record<string, string> = {}): Record<string, string> => ({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    MYSQL_URL,
+    LOG_LEVEL: GATEWAY_LOG_LEVEL,
+    MYSQL_POOL_SIZE: '10',
+    NUMBERS_MAX_RANGE: String(RANGE_SIZE),
+    AUTH_DISABLED: 'false',
+    API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
+    RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
+    ...extra,
+  });
+  const loader = await startChild('gateway', GATEWAY_MAIN, gatewayEnv(), 'pbx-gateway listening', 60_000);
+  info(`gateway pid ${loader.pid} at ${loader.url} (LOG_LEVEL=${GATEWAY_LOG_LEVEL}, pool 10)`);
   info(
     `gateway auth on (API_TOKENS=bench:<random>:admin, sent as Authorization: Bearer), RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT.toLocaleString('en-US')} (limiter in the path, never reached); other settings as configured`,
   );
 
-  await benchAddRange(gateway);
-  await benchRandomList(gateway);
-  await benchFullList(gateway);
+  await benchAddRange(loader);
+  await benchRandomList(loader);
+  await benchFullList(loader);
 
   const added = await call(
     'POST',
-    `${gateway.url}/api/user/add_remote`,
+    `${loader.url}/api/user/add_remote`,
     { user: REMOTE_USER, password: 'Bench-pass-1', displayname: 'Bench User', registrar: 'sip.remote.example' },
     10_000,
   );
   envelope(added, 'user/add_remote');
+  // Section 4 compares freshly started servers, each started the same way and warmed up the same,
+  // so that the gateway and its copy without metrics differ in nothing but the counters.
+  await stopChild(loader);
+  const gateway = await startChild('gateway', GATEWAY_MAIN, gatewayEnv(), 'pbx-gateway listening', 60_000);
   const bare = await startChild('bare', BARE_SERVER, { HOST: '127.0.0.1', PORT: '0', MYSQL_URL }, 'bare-server listening', 30_000);
   console.log('');
   info(`bare server pid ${bare.pid} at ${bare.url} (pool 10)`);
-  const plain = await startChild(
-    'nometrics',
-    GATEWAY_MAIN,
-    {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MYSQL_URL,
-      LOG_LEVEL: GATEWAY_LOG_LEVEL,
-      MYSQL_POOL_SIZE: '10',
-      AUTH_DISABLED: 'false',
-      API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
-      RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
-      METRICS_ENABLED: 'false',
-    },
-    'pbx-gateway listening',
-    60_000,
-  );
+  const plain = await startChild('nometrics', GATEWAY_MAIN, gatewayEnv({ METRICS_ENABLED: 'false' }), 'pbx-gateway listening', 60_000);
+  info(`fresh gateway pid ${gateway.pid} at ${gateway.url}, configured as the one before`);
   info(`gateway without metrics (METRICS_ENABLED=false) pid ${plain.pid} at ${plain.url}, otherwise configured as the gateway`);
   await benchThroughput(gateway, bare, plain);
   printSummary();

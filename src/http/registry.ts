@@ -126,22 +126,6 @@ async function writeStreamed(response: Response, result: StreamedList): Promise<
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * Writes a JSON answer with one writeHead of a flat header list: the security headers, the
- * request id and whatever the outcome adds. No header object is built and nothing is checked
- * twice, which on a primary-key read is a measurable share of the work (README: performance).
- */
-function send(response: Response, status: number, envelope: Envelope, headers: readonly string[], extra: readonly string[] = []): void {
-  const body = JSON.stringify(envelope);
-  response.writeHead(status, [...headers, ...extra, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
-  response.end(body);
-}
-
-/** For answers written through express (plain text, streamed lists): the same headers, one by one. */
-function setHeaders(response: Response, headers: readonly string[]): void {
-  for (let index = 0; index < headers.length; index += 2) response.setHeader(headers[index], headers[index + 1]);
-}
-
-/**
  * The work's outcome, or GatewayError internal when `milliseconds` pass first (the work itself goes
  * on, and its late outcome is ignored). One promise per request instead of a race of two plus a finally.
  */
@@ -179,10 +163,12 @@ export interface DispatcherOptions {
 }
 
 interface Served {
-  outcome: Outcome;
-  cause?: string;
-  status: number;
+  readonly outcome: Outcome;
+  readonly cause?: string;
+  readonly status: number;
 }
+
+const OK: Served = { outcome: 'ok', status: 200 };
 
 const AUDIT_VALUE_MAX = 256;
 
@@ -240,6 +226,23 @@ function isNodePath(path: string): boolean {
 export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: DispatcherOptions): RequestHandler {
   const { logger, observers = [], authenticator = null, audit, requestTimeoutMs = 30_000, rateLimiter, readBody, headers = [] } = options;
 
+  /**
+   * Writes a JSON answer with one writeHead of a flat header list: the security headers, the
+   * request id and whatever the outcome adds. No header object is built and nothing is checked
+   * twice, which on a primary-key read is a measurable share of the work (README: performance).
+   */
+  function send(response: Response, status: number, envelope: Envelope, requestId: string, extra: readonly string[] = []): void {
+    const body = JSON.stringify(envelope);
+    response.writeHead(status, [...headers, 'X-Request-Id', requestId, ...extra, 'Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
+    response.end(body);
+  }
+
+  /** For answers written through express (plain text, streamed lists): the same headers, one by one. */
+  function setHeaders(response: Response, requestId: string): void {
+    for (let index = 0; index < headers.length; index += 2) response.setHeader(headers[index], headers[index + 1]);
+    response.setHeader('X-Request-Id', requestId);
+  }
+
   /** The rate limit's key: the client a known token names, else the address (README: limits). */
   function rateKey(request: Request, token: string | null, client: Client | null): string {
     if (client) return `client:${client.name}`;
@@ -253,7 +256,6 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     request: Request,
     response: Response,
     context: NodeContext,
-    answerHeaders: readonly string[],
     beforeAnswer?: (served: Served) => Promise<void>,
   ): Promise<Served> {
     try {
@@ -261,15 +263,15 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       // Before the work: a transaction that commits the change writes the audit record with it.
       context.subject = auditSubject(params);
       const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs);
-      if (beforeAnswer) await beforeAnswer({ outcome: 'ok', status: 200 });
+      if (beforeAnswer) await beforeAnswer(OK);
       if (result instanceof PlainText) {
-        setHeaders(response, answerHeaders);
+        setHeaders(response, context.requestId);
         response.status(200).type('text/plain').send(result.text);
       } else if (result instanceof StreamedList) {
-        setHeaders(response, answerHeaders);
+        setHeaders(response, context.requestId);
         await writeStreamed(response, result);
-      } else send(response, 200, { response: 'ok', ...result }, answerHeaders);
-      return { outcome: 'ok', status: 200 };
+      } else send(response, 200, { response: 'ok', ...result }, context.requestId);
+      return OK;
     } catch (error) {
       const mapped = errorToEnvelope(error);
       if (mapped.logged !== undefined) {
@@ -279,7 +281,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       const served: Served = { outcome: mapped.envelope.response, cause: mapped.envelope.cause, status: 200 };
       if (beforeAnswer) await beforeAnswer(served);
       if (response.headersSent) response.destroy();
-      else send(response, 200, mapped.envelope, answerHeaders);
+      else send(response, 200, mapped.envelope, context.requestId);
       return served;
     }
   }
@@ -290,10 +292,9 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     request: Request,
     response: Response,
     context: NodeContext,
-    answerHeaders: readonly string[],
     started: number,
   ): Promise<Served> {
-    if (!audit) return run(node, request, response, context, answerHeaders);
+    if (!audit) return run(node, request, response, context);
     const params = auditParams({ ...(request.query as Record<string, unknown>), ...(isPlainObject(request.body) ? request.body : {}) });
     const record = (served: Served): AuditRecord => ({
       token: context.tokenName,
@@ -326,23 +327,23 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       await settling.catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
     };
     context.audit = scope;
-    return run(node, request, response, context, answerHeaders, settle);
+    return run(node, request, response, context, settle);
   }
 
   /** Everything after the rate limit and the body: the node's lookup, the client's scope, the node. */
-  async function serve(request: Request, response: Response, path: string, client: Client | null, answerHeaders: string[], started: number, requestId: string): Promise<Served> {
+  async function serve(request: Request, response: Response, path: string, client: Client | null, started: number, requestId: string): Promise<Served> {
     const node = nodes.get(path);
     if (!node) {
-      send(response, 404, { response: 'invalid', cause: 'node', detail: `no node ${path}` }, answerHeaders);
+      send(response, 404, { response: 'invalid', cause: 'node', detail: `no node ${path}` }, requestId);
       return { outcome: 'invalid', cause: 'node', status: 404 };
     }
     if (request.method !== 'GET' && request.method !== 'POST') {
-      send(response, 405, { response: 'invalid', cause: 'method', detail: 'use GET or POST' }, answerHeaders, ['Allow', 'GET, POST']);
+      send(response, 405, { response: 'invalid', cause: 'method', detail: 'use GET or POST' }, requestId, ['Allow', 'GET, POST']);
       return { outcome: 'invalid', cause: 'method', status: 405 };
     }
     if (authenticator && !client) {
       const detail = 'send a known token as Authorization: Bearer <token> or X-API-Key';
-      send(response, 401, { response: 'invalid', cause: 'auth', detail }, answerHeaders, ['WWW-Authenticate', 'Bearer']);
+      send(response, 401, { response: 'invalid', cause: 'auth', detail }, requestId, ['WWW-Authenticate', 'Bearer']);
       return { outcome: 'invalid', cause: 'auth', status: 401 };
     }
     if (client && !scopeIncludes(client.scope, node.definition.scope)) {
@@ -351,15 +352,15 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
           .write({ token: client.name, node: path, params: {}, response: 'failed', cause: 'scope', durationMs: 0, subject: null })
           .catch((error: Error) => logger.error('could not write the audit record', { node: path, error: error.message }));
       }
-      send(response, 403, { response: 'failed', cause: 'scope', detail: `${path} needs a token with scope ${node.definition.scope}` }, answerHeaders);
+      send(response, 403, { response: 'failed', cause: 'scope', detail: `${path} needs a token with scope ${node.definition.scope}` }, requestId);
       return { outcome: 'failed', cause: 'scope', status: 403 };
     }
     if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
-      send(response, 400, { response: 'invalid', cause: 'body', detail: 'send parameters as application/json or application/x-www-form-urlencoded' }, answerHeaders);
+      send(response, 400, { response: 'invalid', cause: 'body', detail: 'send parameters as application/json or application/x-www-form-urlencoded' }, requestId);
       return { outcome: 'invalid', cause: 'body', status: 400 };
     }
     const context: NodeContext = { requestId, tokenName: client?.name ?? null };
-    return changes(node) ? runAudited(node, request, response, context, answerHeaders, started) : run(node, request, response, context, answerHeaders);
+    return changes(node) ? runAudited(node, request, response, context, started) : run(node, request, response, context);
   }
 
   function finish(request: Request, path: string, client: Client | null, served: Served, started: number, requestId: string): void {
@@ -388,26 +389,22 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     const path = url.slice(API_PREFIX.length);
     const token = presentedToken(request.headers);
     const client = authenticator ? authenticator.identify(token) : null;
-    const answerHeaders = [...headers, 'X-Request-Id', requestId];
     if (rateLimiter) {
       const decision = rateLimiter.take(rateKey(request, token, client));
       if (!decision.allowed) {
         const detail = `more than ${rateLimiter.limit} requests a minute; try again later`;
-        send(response, 429, { response: 'failed', cause: 'rate', detail }, answerHeaders, ['Retry-After', String(decision.resetSeconds)]);
+        send(response, 429, { response: 'failed', cause: 'rate', detail }, requestId, ['Retry-After', String(decision.resetSeconds)]);
         finish(request, path, client, { outcome: 'failed', cause: 'rate', status: 429 }, started, requestId);
         return;
       }
     }
     const serving = () =>
-      serve(request, response, path, client, answerHeaders, started, requestId).then(
+      serve(request, response, path, client, started, requestId).then(
         (served) => finish(request, path, client, served, started, requestId),
         next,
       );
     // A request without a body skips both parsers (they would leave request.body undefined).
     if (readBody && hasBody(request)) readBody(request, response).then(serving, next);
-    else {
-      if (!Reflect.has(request, 'body')) request.body = undefined;
-      void serving();
-    }
+    else void serving();
   };
 }
