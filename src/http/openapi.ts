@@ -59,7 +59,10 @@ function operation(node: CompiledNode, method: 'get' | 'post'): JsonObject {
       401: refusal('invalid/auth: no or unknown token.'),
       403: refusal('failed/scope: the token lacks the scope.'),
       413: refusal('The body is too large.'),
-      429: refusal('Rate limited.'),
+      429: {
+        ...refusal('failed/rate: more than RATE_LIMIT_PER_MINUTE requests from this client in the current one-minute window.'),
+        headers: { 'Retry-After': { description: 'Seconds until the window ends.', schema: { type: 'integer', minimum: 1 } } },
+      },
     },
   };
   if (method === 'get') {
