@@ -261,7 +261,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     try {
       const params = validateParameters(node, requestParameters(request));
       // Before the work: a transaction that commits the change writes the audit record with it.
-      context.subject = auditSubject(params);
+      if (context.audit) context.subject = auditSubject(params);
       const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs);
       if (beforeAnswer) await beforeAnswer(OK);
       if (result instanceof PlainText) {
