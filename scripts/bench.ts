@@ -6,7 +6,7 @@
 // before the run (so the database is fresh) and again at the end.
 //
 // Optional environment: BENCH_SECONDS (autocannon seconds per run, default 3), BENCH_ROUNDS
-// (default 10), BENCH_WARMUP_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_SERVER_NODE_ARGS
+// (default 20), BENCH_WARMUP_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_SERVER_NODE_ARGS
 // (node options for the server children, the same for all of them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
+import { createMetrics } from '../src/http/metrics';
 
 const MYSQL_HOST = '127.0.0.1';
 const MYSQL_PORT = 3306;
@@ -44,7 +45,7 @@ function setting(name: string, fallback: number, low: number, high: number): num
 // runs close together in time compare fairly. The warm-up is long because the JIT needs tens of
 // thousands of requests before a server's CPU per request settles.
 const RUN_SECONDS = setting('BENCH_SECONDS', 3, 1, 120);
-const ROUNDS = setting('BENCH_ROUNDS', 10, 1, 30);
+const ROUNDS = setting('BENCH_ROUNDS', 20, 1, 40);
 const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 10, 0, 60);
 const CONNECTIONS = setting('BENCH_CONNECTIONS', 50, 1, 500);
 // Extra node options for every server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile them all).
@@ -405,6 +406,39 @@ function geometricMean(values: readonly number[]): number {
   return Math.exp(values.reduce((sum, value) => sum + Math.log(value), 0) / Math.max(1, values.length));
 }
 
+/** The gateway's median CPU per request in section 4, per node (µs), for section 5's in-process figure. */
+const gatewayCpu = new Map<string, number>();
+
+/**
+ * The counters' own work per request, timed in this process: what the dispatcher calls for each
+ * answer (one counter and one histogram observation), over the gateway's real metrics registry.
+ * The paired runs of section 4 swing by more than this cost, so this is the figure that resolves it.
+ */
+function benchMetricsObserver(): void {
+  console.log('\n[5] the metrics\' own work per request, timed in-process (createMetrics().requests.finished)');
+  const metrics = createMetrics();
+  const nodes = ['user/get', 'numbers/inpool', 'phone/get', 'alias/list'];
+  const outcomes = ['ok', 'failed', 'invalid'] as const;
+  const calls = 1_000_000;
+  const observe = (index: number): void =>
+    metrics.requests.finished({
+      node: nodes[index & 3],
+      known: true,
+      outcome: outcomes[index % 3],
+      cause: undefined,
+      status: 200,
+      durationMs: (index % 50) / 10,
+      requestId: 'bench',
+    });
+  for (let index = 0; index < 200_000; index += 1) observe(index);
+  const started = performance.now();
+  for (let index = 0; index < calls; index += 1) observe(index);
+  const perCall = ((performance.now() - started) * 1000) / calls;
+  for (const [node, cpu] of gatewayCpu) {
+    figure(`[5] ${node} metrics work per request, in-process`, `${perCall.toFixed(2)} µs = ${((perCall / cpu) * 100).toFixed(2)}% of the gateway's ${cpu.toFixed(0)} µs CPU per request`, 'reported only', true);
+  }
+}
+
 /** One comparison of section 4: the gateway against `other`, run back to back in every round. */
 interface Pairing {
   readonly other: Child;
@@ -470,6 +504,7 @@ async function benchThroughput(gateway: Child, bare: Child, plain: Child): Promi
     const cpu = (runs: readonly Run[]): string => `${median(runs.map((measured) => measured.serverCpuPerRequest)).toFixed(0)} µs`;
     const rate = (runs: readonly Run[]): number => runs.reduce((sum, measured) => sum + measured.requestsPerSecond, 0) / runs.length;
     const ratio = geometricMean(versusBare.ratios);
+    gatewayCpu.set(node, median(versusBare.gatewayRuns.map((measured) => measured.serverCpuPerRequest)));
     info(
       `${node} vs bare: per-round ratios ${versusBare.ratios.map((value) => value.toFixed(2)).join(', ')}; median ${median(versusBare.ratios).toFixed(2)}; ` +
         `mean req/s gateway ${rate(versusBare.gatewayRuns).toFixed(0)}, bare ${rate(versusBare.otherRuns).toFixed(0)}; median cpu/request gateway ${cpu(versusBare.gatewayRuns)}, bare ${cpu(versusBare.otherRuns)}`,
@@ -587,6 +622,7 @@ async function main(): Promise<void> {
   info(`fresh gateway pid ${gateway.pid} at ${gateway.url}, configured as the one before`);
   info(`gateway without metrics (METRICS_ENABLED=false) pid ${plain.pid} at ${plain.url}, otherwise configured as the gateway`);
   await benchThroughput(gateway, bare, plain);
+  benchMetricsObserver();
   printSummary();
 }
 
