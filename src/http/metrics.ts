@@ -60,7 +60,7 @@ export function createMetrics(pool?: Pool): Metrics {
       },
     });
   }
-  // prom-client hashes the label values on every call; each node's series are looked up once and
+  // labels() builds and checks a label object on every call; each node's children are made once and
   // kept (the label sets are bounded: known nodes and 'unknown', times four outcomes).
   const series = new Map<string, { total: Map<string, Counter.Internal>; duration: Histogram.Internal<string> }>();
   function seriesOf(label: string) {
