@@ -249,6 +249,28 @@ describe('numbers/add_range', () => {
     expect(await list({ search: '+479020' })).toEqual(expect.arrayContaining(['+4790201998', '+4790201999', '+4790202000', '+4790202001']));
   });
 
+  it('fills an empty pool (InnoDB bulk load) and then counts an overlapping range right, without duplicates', async () => {
+    const own = await startTestGateway();
+    try {
+      const [first, second] = await Promise.all([
+        own.get('numbers/add_range', { start: '+4790300000', end: '+4790319999' }),
+        own.get('numbers/add_range', { start: '+4790300000', end: '+4790319999' }),
+      ]);
+      // Two at once into the empty pool: one adds them all, the other finds them all there.
+      expect([first.body.added, second.body.added].sort((a, b) => a - b)).toEqual([0, 20000]);
+      expect(first.body.added + first.body.existing).toBe(20000);
+      const overlap = await own.get('numbers/add_range', { start: '+4790319990', end: '+4790320009' });
+      expect(overlap.body).toEqual({ response: 'ok', added: 10, existing: 10 });
+      const [counts] = await own.query<{ total: number; distinct_numbers: number; distinct_seq: number }>(
+        'SELECT COUNT(*) AS total, COUNT(DISTINCT number) AS distinct_numbers, COUNT(DISTINCT seq) AS distinct_seq FROM numbers',
+      );
+      expect(counts).toEqual({ total: 20010, distinct_numbers: 20010, distinct_seq: 20010 });
+      expect((await own.get('numbers/list', { random: true, limit: 10 })).body.numbers).toHaveLength(10);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('iterates numerically when start and end have different lengths (+4798 to +47101)', async () => {
     const own = await startTestGateway();
     try {
