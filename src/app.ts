@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  // The nodes come first: one layer, which passes every other path on (README: performance).
+  // The nodes come first: one layer, which passes every other path on (docs/decisions/005).
   const parseJson = express.json({ limit: bodyLimit });
   const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
   const readBody = (request: Request, response: Response): Promise<void> =>

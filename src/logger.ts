@@ -100,7 +100,7 @@ function isoTimestamp(): string {
 /**
  * The request line as winston's json format writes it (same keys, same order), built directly:
  * winston formats every message before its transports filter by level, through a stream pipeline
- * that cost the read path more than the node's own work (README: performance). Values a client
+ * that cost the read path more than the node's own work (docs/decisions/005). Values a client
  * can choose (the path, a cause naming a parameter, the token's name) are JSON-quoted; the others
  * are a UUID, an HTTP method, an outcome keyword and numbers.
  */

@@ -229,7 +229,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
   /**
    * Writes a JSON answer with one writeHead of a flat header list: the security headers, the
    * request id and whatever the outcome adds. No header object is built and nothing is checked
-   * twice, which on a primary-key read is a measurable share of the work (README: performance).
+   * twice, which on a primary-key read is a measurable share of the work (docs/decisions/005).
    */
   function send(response: Response, status: number, envelope: Envelope, requestId: string, extra: readonly string[] = []): void {
     const body = JSON.stringify(envelope);
