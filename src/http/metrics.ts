@@ -60,31 +60,14 @@ export function createMetrics(pool?: Pool): Metrics {
       },
     });
   }
-  // labels() builds and checks a label object on every call; each node's children are made once and
-  // kept (the label sets are bounded: known nodes and 'unknown', times four outcomes).
-  const series = new Map<string, { total: Map<string, Counter.Internal>; duration: Histogram.Internal<string> }>();
-  function seriesOf(label: string) {
-    let found = series.get(label);
-    if (!found) {
-      found = { total: new Map(), duration: requestDuration.labels({ node: label }) };
-      series.set(label, found);
-    }
-    return found;
-  }
   // Unknown paths are counted under one label so a scanner cannot grow the series without bound.
   return {
     registry,
     requests: {
       finished({ node, known, outcome, durationMs }) {
         const label = known ? node : 'unknown';
-        const of = seriesOf(label);
-        let total = of.total.get(outcome);
-        if (!total) {
-          total = requestsTotal.labels({ node: label, outcome });
-          of.total.set(outcome, total);
-        }
-        total.inc();
-        of.duration.observe(durationMs / 1000);
+        requestsTotal.inc({ node: label, outcome });
+        requestDuration.observe({ node: label }, durationMs / 1000);
       },
     },
     pbxCall(path, result, durationMs) {

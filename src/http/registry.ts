@@ -1,4 +1,4 @@
-import { hash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Request, RequestHandler, Response } from 'express';
 import Joi from 'joi';
@@ -9,7 +9,7 @@ import type { AuditScope } from '../db/audit-scope';
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { RateLimiter } from './rate-limit';
 import type { AuditRecord, AuditStore } from '../nodes/audit/audit-store';
-import { presentedToken, scopeIncludes, type Authenticator, type Client } from './auth';
+import { presentedToken, scopeIncludes, tokenDigest, type Authenticator, type Client } from './auth';
 import { formatSipAddress, type SipAddress } from '../values/sip-address';
 import { errorToEnvelope, type Envelope, type Outcome } from './envelope';
 import { PlainText, StreamedList, type NodeContext, type NodeDefinition, type NodeResult } from './node';
@@ -206,10 +206,6 @@ function hasBody(request: Request): boolean {
   return request.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(request.headers['content-length']));
 }
 
-function sha256(text: string): string {
-  return hash('sha256', text, 'base64url');
-}
-
 /** The prefix of node paths; `/api/openapi.json` and `/api/docs` are not nodes and pass on. */
 const API_PREFIX = '/api/';
 
@@ -237,6 +233,12 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     response.end(body);
   }
 
+  /** Answers a refusal (the envelope of `served`, with `detail`) and returns what was served. */
+  function refuse(response: Response, requestId: string, served: Served, detail: string, extra?: readonly string[]): Served {
+    send(response, served.status, { response: served.outcome, cause: served.cause, detail }, requestId, extra);
+    return served;
+  }
+
   /** For answers written through express (plain text, streamed lists): the same headers, one by one. */
   function setHeaders(response: Response, requestId: string): void {
     for (let index = 0; index < headers.length; index += 2) response.setHeader(headers[index], headers[index + 1]);
@@ -246,7 +248,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
   /** The rate limit's key: the client a known token names, else the address (README: limits). */
   function rateKey(request: Request, token: string | null, client: Client | null): string {
     if (client) return `client:${client.name}`;
-    if (token !== null && authenticator === null) return `token:${sha256(token)}`;
+    if (token !== null && authenticator === null) return `token:${tokenDigest(token)}`;
     return `address:${ipKeyGenerator(request.ip ?? '')}`;
   }
 
@@ -331,20 +333,22 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
   }
 
   /** Everything after the rate limit and the body: the node's lookup, the client's scope, the node. */
-  async function serve(request: Request, response: Response, path: string, client: Client | null, started: number, requestId: string): Promise<Served> {
-    const node = nodes.get(path);
-    if (!node) {
-      send(response, 404, { response: 'invalid', cause: 'node', detail: `no node ${path}` }, requestId);
-      return { outcome: 'invalid', cause: 'node', status: 404 };
-    }
+  async function serve(
+    request: Request,
+    response: Response,
+    path: string,
+    node: CompiledNode | undefined,
+    client: Client | null,
+    started: number,
+    requestId: string,
+  ): Promise<Served> {
+    if (!node) return refuse(response, requestId, { outcome: 'invalid', cause: 'node', status: 404 }, `no node ${path}`);
     if (request.method !== 'GET' && request.method !== 'POST') {
-      send(response, 405, { response: 'invalid', cause: 'method', detail: 'use GET or POST' }, requestId, ['Allow', 'GET, POST']);
-      return { outcome: 'invalid', cause: 'method', status: 405 };
+      return refuse(response, requestId, { outcome: 'invalid', cause: 'method', status: 405 }, 'use GET or POST', ['Allow', 'GET, POST']);
     }
     if (authenticator && !client) {
       const detail = 'send a known token as Authorization: Bearer <token> or X-API-Key';
-      send(response, 401, { response: 'invalid', cause: 'auth', detail }, requestId, ['WWW-Authenticate', 'Bearer']);
-      return { outcome: 'invalid', cause: 'auth', status: 401 };
+      return refuse(response, requestId, { outcome: 'invalid', cause: 'auth', status: 401 }, detail, ['WWW-Authenticate', 'Bearer']);
     }
     if (client && !scopeIncludes(client.scope, node.definition.scope)) {
       if (audit && changes(node)) {
@@ -352,18 +356,17 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
           .write({ token: client.name, node: path, params: {}, response: 'failed', cause: 'scope', durationMs: 0, subject: null })
           .catch((error: Error) => logger.error('could not write the audit record', { node: path, error: error.message }));
       }
-      send(response, 403, { response: 'failed', cause: 'scope', detail: `${path} needs a token with scope ${node.definition.scope}` }, requestId);
-      return { outcome: 'failed', cause: 'scope', status: 403 };
+      return refuse(response, requestId, { outcome: 'failed', cause: 'scope', status: 403 }, `${path} needs a token with scope ${node.definition.scope}`);
     }
     if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
-      send(response, 400, { response: 'invalid', cause: 'body', detail: 'send parameters as application/json or application/x-www-form-urlencoded' }, requestId);
-      return { outcome: 'invalid', cause: 'body', status: 400 };
+      const detail = 'send parameters as application/json or application/x-www-form-urlencoded';
+      return refuse(response, requestId, { outcome: 'invalid', cause: 'body', status: 400 }, detail);
     }
     const context: NodeContext = { requestId, tokenName: client?.name ?? null };
     return changes(node) ? runAudited(node, request, response, context, started) : run(node, request, response, context);
   }
 
-  function finish(request: Request, path: string, client: Client | null, served: Served, started: number, requestId: string): void {
+  function finish(request: Request, path: string, known: boolean, client: Client | null, served: Served, started: number, requestId: string): void {
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     logger.request({
       request_id: requestId,
@@ -375,7 +378,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       status: served.status,
       duration_ms: durationMs,
     });
-    for (const observer of observers) observer.finished({ node: path, known: nodes.has(path), outcome: served.outcome, cause: served.cause, status: served.status, durationMs, requestId });
+    for (const observer of observers) observer.finished({ node: path, known, outcome: served.outcome, cause: served.cause, status: served.status, durationMs, requestId });
   }
 
   return (request, response, next) => {
@@ -387,20 +390,21 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     const started = performance.now();
     const requestId = randomUUID();
     const path = url.slice(API_PREFIX.length);
+    const node = nodes.get(path);
     const token = presentedToken(request.headers);
     const client = authenticator ? authenticator.identify(token) : null;
     if (rateLimiter) {
       const decision = rateLimiter.take(rateKey(request, token, client));
       if (!decision.allowed) {
         const detail = `more than ${rateLimiter.limit} requests a minute; try again later`;
-        send(response, 429, { response: 'failed', cause: 'rate', detail }, requestId, ['Retry-After', String(decision.resetSeconds)]);
-        finish(request, path, client, { outcome: 'failed', cause: 'rate', status: 429 }, started, requestId);
+        const served = refuse(response, requestId, { outcome: 'failed', cause: 'rate', status: 429 }, detail, ['Retry-After', String(decision.resetSeconds)]);
+        finish(request, path, node !== undefined, client, served, started, requestId);
         return;
       }
     }
     const serving = () =>
-      serve(request, response, path, client, started, requestId).then(
-        (served) => finish(request, path, client, served, started, requestId),
+      serve(request, response, path, node, client, started, requestId).then(
+        (served) => finish(request, path, node !== undefined, client, served, started, requestId),
         next,
       );
     // A request without a body skips both parsers (they would leave request.body undefined).
