@@ -31,6 +31,8 @@ export interface AppDeps {
   /** Requests per minute per client token (per address without one); 0 or absent: no limit. */
   readonly rateLimitPerMinute?: number;
   readonly requestTimeoutMs?: number;
+  /** How many extensions are in doubt (CONTRACT section 7), shown in /readyz. */
+  readonly inDoubt?: () => number;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -118,7 +120,9 @@ export function createApp(deps: AppDeps): express.Express {
     );
     const failing = results.filter((result) => !result.ok).map((result) => result.name);
     const checks = Object.fromEntries(results.map((result) => [result.name, result.ok ? 'ok' : 'failing']));
-    response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing });
+    // Extensions in doubt do not make the gateway unready (it repairs them itself), but they are shown.
+    const inDoubt = deps.inDoubt?.() ?? 0;
+    response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing, extensions_in_doubt: inDoubt });
   });
 
   // Prometheus scrapes with a read token (or none when auth is off).

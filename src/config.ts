@@ -40,6 +40,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Whether /metrics is served and request counters are kept (off only to measure their cost). */
   readonly metricsEnabled: boolean;
+  /** How often extensions in doubt are repaired (CONTRACT section 7: within 30 s). */
+  readonly repairIntervalMs: number;
   readonly pbx: PbxConfig;
 }
 
@@ -62,6 +64,7 @@ const ENVIRONMENT: Record<string, string> = {
   RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute',
   REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
   METRICS_ENABLED: 'metricsEnabled',
+  REPAIR_INTERVAL_MS: 'repairIntervalMs',
   PBX_MAX_CONCURRENCY: 'pbx.maxConcurrency',
   PBX_URL: 'pbx.url',
   PBX_API_KEY: 'pbx.apiKey',
@@ -116,6 +119,7 @@ const schema = Joi.object<Config>({
   rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(1200),
   requestTimeoutMs: Joi.number().integer().min(100).max(600_000).default(30_000),
   metricsEnabled: Joi.boolean().default(true),
+  repairIntervalMs: Joi.number().integer().min(100).max(25_000).default(5000),
   pbx: Joi.object({
     url: Joi.string()
       .allow('')

@@ -25,6 +25,9 @@ import { PhoneStore } from './nodes/phone/phone-store';
 import { phoneNodes } from './nodes/phone/phone-nodes';
 import { UserService } from './nodes/user/user-service';
 import { UserStore } from './nodes/user/user-store';
+import { ExtensionStore } from './nodes/user/extension-store';
+import { ExtensionReconciler } from './nodes/user/extension-reconciler';
+import { ExtensionRepairer } from './nodes/user/extension-repairer';
 import { userNodes } from './nodes/user/user-nodes';
 
 export interface Container {
@@ -39,6 +42,8 @@ export interface Container {
   /** Null when AUTH_DISABLED=true. */
   readonly authenticator: Authenticator | null;
   readonly nodes: readonly NodeDefinition[];
+  /** Repairs extensions in doubt; start() runs it, tests may call repairNow(). */
+  readonly repairer: ExtensionRepairer;
   close(): Promise<void>;
 }
 
@@ -48,7 +53,9 @@ export interface Container {
  */
 export function createContainer(config: Config, logger: Logger): Container {
   const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
-  const metrics = createMetrics(pool);
+  // The repairer is made below; the gauge reads it when scraped.
+  let repairer: ExtensionRepairer | undefined;
+  const metrics = createMetrics(pool, () => repairer?.inDoubt ?? 0);
   const pbx = new SimotelClient(config.pbx, logger, (path, result, durationMs) => metrics.pbxCall(path, result, durationMs));
   const audit = new AuditStore(pool);
   const domains = new DomainStore(pool);
@@ -57,12 +64,24 @@ export function createContainer(config: Config, logger: Logger): Container {
   const aliases = new AliasStore(pool);
   const numbers = new NumbersStore(pool);
   const sync = new SyncService({ users, domains, pbx, logger });
+  const extensions = new ExtensionStore(pool);
+  const reconciler = new ExtensionReconciler({ pool, extensions, users, pbx, extensionDefaults: config.pbx.extensionDefaults });
+  repairer = new ExtensionRepairer({ extensions, reconciler, logger, intervalMs: config.repairIntervalMs });
   const nodes = [
     ...userNodes(
       new UserService({
         users,
         domains,
-        local: new LocalUserService({ users, domains, pbx, extensionDefaults: config.pbx.extensionDefaults, logger }),
+        local: new LocalUserService({
+          users,
+          domains,
+          extensions,
+          reconciler,
+          doubts: repairer,
+          pbx,
+          extensionDefaults: config.pbx.extensionDefaults,
+          logger,
+        }),
       }),
     ),
     ...phoneNodes(new PhoneService({ phones, users })),
@@ -83,6 +102,10 @@ export function createContainer(config: Config, logger: Logger): Container {
     metrics,
     authenticator: config.authDisabled ? null : new Authenticator(config.apiTokens),
     nodes,
-    close: () => pool.end(),
+    repairer,
+    close: async () => {
+      await repairer?.stop();
+      await pool.end();
+    },
   };
 }

@@ -36,6 +36,7 @@ export function appDeps(container: Container, version: string): AppDeps {
     metrics: container.config.metricsEnabled ? container.metrics : undefined,
     rateLimitPerMinute: container.config.rateLimitPerMinute,
     requestTimeoutMs: container.config.requestTimeoutMs,
+    inDoubt: () => container.repairer.inDoubt,
   };
 }
 
@@ -108,6 +109,7 @@ export async function start(configured: Config, logger: Logger, version: string)
     throw error;
   });
   const app = createApp(appDeps(container, version));
+  container.repairer.start();
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, () => resolve(listening));
     listening.once('error', reject);

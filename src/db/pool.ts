@@ -1,7 +1,5 @@
 import mysql from 'mysql2/promise';
 import { ConfigError } from '../config';
-import { GatewayError } from '../outcome';
-import type { AuditScope } from './audit-scope';
 
 export type Pool = mysql.Pool;
 export type Connection = mysql.PoolConnection;
@@ -54,46 +52,4 @@ export function createPool(target: DatabaseTarget, size: number): Pool {
     // cost of a read; errors still carry MySQL's code and message, which is what the log shows.
     trace: false,
   });
-}
-
-const LOCK_WAIT_SECONDS = 30;
-
-export interface TransactionOptions {
-  /** A MySQL named lock held around the whole transaction. */
-  readonly lockName?: string;
-  /** The request's audit record, written in this transaction unless an earlier one did. */
-  readonly audit?: AuditScope;
-}
-
-/**
- * Runs `work` in one transaction: committed when it returns, rolled back when it throws.
- * With `lockName`, a MySQL named lock is held around the whole transaction (taken before it
- * begins, released after it ends), so work on one thing queues up across every gateway process.
- * The name is prefixed with the database's, so gateways on other databases never wait on it.
- */
-export async function withTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-  const { lockName, audit } = options;
-  const connection = await pool.getConnection();
-  let locked = false;
-  try {
-    if (lockName !== undefined) {
-      const [rows] = await connection.query('SELECT GET_LOCK(LEFT(CONCAT(DATABASE(), ?, ?), 64), ?) AS got', [':', lockName, LOCK_WAIT_SECONDS]);
-      if ((rows as { got: number | null }[])[0].got !== 1) throw new GatewayError('db', 'the database lock for this change was not granted in time');
-      locked = true;
-    }
-    await connection.beginTransaction();
-    const result = await work(connection);
-    // The request's audit record commits with its change (CONTRACT: same transaction).
-    const auditing = audit !== undefined && !audit.recorded;
-    if (auditing) await audit.write(connection);
-    await connection.commit();
-    if (auditing) audit.recorded = true;
-    return result;
-  } catch (error) {
-    await connection.rollback().catch(() => undefined);
-    throw error;
-  } finally {
-    if (locked) await connection.query('SELECT RELEASE_LOCK(LEFT(CONCAT(DATABASE(), ?, ?), 64))', [':', lockName]).catch(() => undefined);
-    connection.release();
-  }
 }

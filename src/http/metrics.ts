@@ -16,7 +16,7 @@ interface PoolInternals {
 }
 
 /** Prometheus metrics of one gateway (a registry of its own, so tests can build several). */
-export function createMetrics(pool?: Pool): Metrics {
+export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pbxgw_' });
   const requestsTotal = new Counter({
@@ -57,6 +57,16 @@ export function createMetrics(pool?: Pool): Metrics {
         this.set({ state: 'open' }, internals._allConnections?.length ?? 0);
         this.set({ state: 'idle' }, internals._freeConnections?.length ?? 0);
         this.set({ state: 'waiting' }, internals._connectionQueue?.length ?? 0);
+      },
+    });
+  }
+  if (inDoubt) {
+    new Gauge({
+      name: 'pbxgw_extensions_in_doubt',
+      help: 'Extensions whose PBX and MySQL may disagree until a repair (as of the last repair round)',
+      registers: [registry],
+      collect() {
+        this.set(inDoubt());
       },
     });
   }

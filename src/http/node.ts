@@ -1,7 +1,7 @@
 import type Joi from 'joi';
 import type { Scope } from '../config';
 import type { SipAddress } from '../values/sip-address';
-import type { AuditScope } from '../db/audit-scope';
+import type { ChangeScope } from '../db/change-scope';
 
 /** What a handler returns for an `ok` answer: the members beside `response: "ok"`. */
 export type OkMembers = Record<string, unknown>;
@@ -29,7 +29,7 @@ export interface NodeContext {
   /** Set by the registry once parameters are parsed: the address the request is about (audit). */
   subject?: string | null;
   /** For a change: its audit record, for the transaction that commits the change to write too. */
-  audit?: AuditScope;
+  audit?: ChangeScope;
 }
 
 /**

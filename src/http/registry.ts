@@ -5,7 +5,7 @@ import Joi from 'joi';
 import type { Logger } from '../logger';
 import { GatewayError, Invalid } from '../outcome';
 import { redact } from '../logger';
-import type { AuditScope } from '../db/audit-scope';
+import type { ChangeScope } from '../db/change-scope';
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { RateLimiter } from './rate-limit';
 import type { AuditRecord, AuditStore } from '../nodes/audit/audit-store';
@@ -126,12 +126,25 @@ async function writeStreamed(response: Response, result: StreamedList): Promise<
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * The work's outcome, or GatewayError internal when `milliseconds` pass first (the work itself goes
- * on, and its late outcome is ignored). One promise per request instead of a race of two plus a finally.
+ * A deadline is an answer, not a cancellation (CONTRACT section 7). When `milliseconds` pass, a
+ * request that changes nothing (no `stop`) is answered error/internal and its late outcome ignored.
+ * A change is told to stop instead: one that has not begun to commit stops before its COMMIT (and
+ * undoes what it did on the PBX), one that is committing finishes; either way its own outcome is
+ * the answer, so nothing answered error commits later. Only a change still running another
+ * `milliseconds` after that (MySQL hanging without an answer) is answered error/db, outcome
+ * unknown; its audit record, written then under its request id, keeps it from committing later
+ * (the request id is unique in the audit log).
  */
-function withDeadline<T>(work: Promise<T>, milliseconds: number): Promise<T> {
+function withDeadline<T>(work: Promise<T>, milliseconds: number, stop?: AbortController): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new GatewayError('internal', `the request took longer than ${milliseconds} ms`)), milliseconds);
+    let timer = setTimeout(() => {
+      if (!stop) {
+        reject(new GatewayError('internal', `the request took longer than ${milliseconds} ms`));
+        return;
+      }
+      stop.abort();
+      timer = setTimeout(() => reject(new GatewayError('db', `the change did not end within ${2 * milliseconds} ms; its outcome is unknown`)), milliseconds);
+    }, milliseconds);
     Promise.resolve(work).then(
       (value) => {
         clearTimeout(timer);
@@ -259,12 +272,13 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     response: Response,
     context: NodeContext,
     beforeAnswer?: (served: Served) => Promise<void>,
+    stop?: AbortController,
   ): Promise<Served> {
     try {
       const params = validateParameters(node, requestParameters(request));
       // Before the work: a transaction that commits the change writes the audit record with it.
       if (context.audit) context.subject = auditSubject(params);
-      const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs);
+      const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs, stop);
       if (beforeAnswer) await beforeAnswer(OK);
       if (result instanceof PlainText) {
         setHeaders(response, context.requestId);
@@ -299,6 +313,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     if (!audit) return run(node, request, response, context);
     const params = auditParams({ ...(request.query as Record<string, unknown>), ...(isPlainObject(request.body) ? request.body : {}) });
     const record = (served: Served): AuditRecord => ({
+      requestId: context.requestId,
       token: context.tokenName,
       node: node.definition.path,
       params,
@@ -310,8 +325,12 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     // The id of the ok record a committed transaction wrote (set before its commit; used once committed).
     let committedId: number | undefined;
     let settled = false;
-    const scope: AuditScope = {
+    const stop = new AbortController();
+    const scope: ChangeScope = {
+      requestId: context.requestId,
       recorded: false,
+      committing: false,
+      signal: stop.signal,
       write: async (connection) => {
         committedId = await audit.write(record({ outcome: 'ok', status: 200 }), connection);
       },
@@ -329,7 +348,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       await settling.catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
     };
     context.audit = scope;
-    return run(node, request, response, context, settle);
+    return run(node, request, response, context, settle, stop);
   }
 
   /** Everything after the rate limit and the body: the node's lookup, the client's scope, the node. */

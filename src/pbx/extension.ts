@@ -114,6 +114,26 @@ export function emptyForwardPolicy(): ForwardPolicy {
   return { Busy: '', 'No Answer': '', UnAvailable: '', All: '' };
 }
 
+const FORWARD_POLICY_KEYS: readonly (keyof ForwardPolicy)[] = ['Busy', 'No Answer', 'UnAvailable', 'All'];
+
+/** A forward policy kept as JSON text (users.forward_policy); null when none is kept or it is unreadable. */
+export function parseForwardPolicy(text: unknown): ForwardPolicy | null {
+  if (typeof text !== 'string') return null;
+  try {
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    const policy = emptyForwardPolicy();
+    for (const key of FORWARD_POLICY_KEYS) policy[key] = typeof parsed[key] === 'string' ? parsed[key] : '';
+    return policy;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether two policies forward alike (a missing key counts as empty). */
+export function sameForwardPolicy(a: Partial<ForwardPolicy> | undefined, b: Partial<ForwardPolicy> | undefined): boolean {
+  return FORWARD_POLICY_KEYS.every((key) => (a?.[key] ?? '') === (b?.[key] ?? ''));
+}
+
 /** The forward policy as the gateway answers it: {busy, no_answer, unavailable, all}. */
 export function forwardView(policy: Partial<ForwardPolicy> | undefined): Record<ForwardName, string> {
   return {

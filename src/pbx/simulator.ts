@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { MASKED_SECRET, type Extension } from './extension';
 
 // A small Simotel v4 users API for the demo and the tests: the same paths, auth and envelope as the
-// real PBX, and one-shot faults that tests queue to break a call at a chosen step.
+// real PBX, one-shot faults that tests queue to break a call at a chosen step, and an optional
+// random-fault mode for soak runs (each call fails with a given probability).
 
 export interface SimulatorCredentials {
   readonly apiKey: string;
@@ -18,11 +19,26 @@ export type FaultKind =
   | 'timeout' // never answers, without applying
   | 'reset' // drops the connection without applying
   | 'timeout-after' // applies the change, then never answers
-  | 'reset-after'; // applies the change, then drops the connection
+  | 'reset-after' // applies the change, then drops the connection
+  | 'delay-after'; // applies the change, then answers after lateAnswerMs (past the caller's timeout)
+
+export const FAULT_KINDS: readonly FaultKind[] = ['refuse', 'http500', 'timeout', 'reset', 'timeout-after', 'reset-after', 'delay-after'];
 
 export interface Fault {
   readonly path: string;
   readonly kind: FaultKind;
+}
+
+/** Random faults: each call (to one of `paths`, when given) fails with probability `rate`. */
+export interface RandomFaults {
+  /** 0..1 */
+  readonly rate: number;
+  /** Seeds the simulator's own generator, so a run's fault sequence can be repeated. */
+  readonly seed: number;
+  /** Short paths as fail() takes them ('/pbx/users/update'); absent: every path. */
+  readonly paths?: readonly string[];
+  /** The kinds drawn from, each equally likely; absent: every kind. */
+  readonly kinds?: readonly FaultKind[];
 }
 
 export interface PbxSimulator {
@@ -35,6 +51,10 @@ export interface PbxSimulator {
   extension(number: string): Extension | undefined;
   /** Queues a fault for the next call to `path`. */
   fail(path: string, kind: FaultKind): void;
+  /** Turns random faults on (or changes them), or off with null. */
+  setRandomFaults(faults: RandomFaults | null): void;
+  /** How many faults of each kind were used so far, one-shot and random together. */
+  faultCounts(): Record<FaultKind, number>;
   /** Which users/add answer shape to use: {success: 1} or {status: "success"}. */
   addAnswerShape: 'success' | 'status';
   /** Puts an extension straight in (as if created on the PBX by hand). */
@@ -48,6 +68,22 @@ export interface SimulatorOptions {
   readonly credentials?: SimulatorCredentials;
   /** Log one line per call (the standalone simulator). */
   readonly log?: (line: string) => void;
+  /** Random faults from the start (setRandomFaults changes them later). */
+  readonly randomFaults?: RandomFaults;
+  /** How long a 'delay-after' answer waits, in ms (default 2000): longer than the caller's timeout. */
+  readonly lateAnswerMs?: number;
+}
+
+/** mulberry32: a small seeded generator of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function sameText(given: string | undefined, expected: string): boolean {
@@ -71,6 +107,29 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
   const faults: Fault[] = [];
   const calls: { path: string; body: unknown }[] = [];
   const hanging = new Set<http.ServerResponse>();
+  const lateAnswers = new Set<NodeJS.Timeout>();
+  const lateAnswerMs = options.lateAnswerMs ?? 2000;
+  const counts = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
+  let random: { faults: RandomFaults; next: () => number } | null = null;
+  const setRandomFaults = (faults: RandomFaults | null) => {
+    random = faults && faults.rate > 0 ? { faults, next: seededRandom(faults.seed) } : null;
+  };
+  setRandomFaults(options.randomFaults ?? null);
+
+  /** The one-shot fault queued for this path, else (in random mode) maybe a random one. */
+  const takeFault = (shortPath: string): Fault | undefined => {
+    const faultIndex = faults.findIndex((fault) => fault.path === shortPath);
+    if (faultIndex >= 0) return faults.splice(faultIndex, 1)[0];
+    if (!random || (random.faults.paths && !random.faults.paths.includes(shortPath))) return undefined;
+    if (random.next() >= random.faults.rate) return undefined;
+    const kinds = random.faults.kinds && random.faults.kinds.length > 0 ? random.faults.kinds : FAULT_KINDS;
+    return { path: shortPath, kind: kinds[Math.floor(random.next() * kinds.length)] };
+  };
+  /** Keeps the response open until close() (or until the caller gives up and closes it). */
+  const hang = (response: http.ServerResponse) => {
+    hanging.add(response);
+    response.once('close', () => hanging.delete(response));
+  };
 
   const answer = (response: http.ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'Content-Type': 'application/json' });
@@ -151,19 +210,22 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
       }
       const shortPath = path.replace(/^\/api\/v4/, '');
       calls.push({ path: shortPath, body });
-      const faultIndex = faults.findIndex((fault) => fault.path === shortPath);
-      const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
+      const fault = takeFault(shortPath);
+      if (fault) counts[fault.kind] += 1;
       if (fault?.kind === 'refuse') return answer(response, 200, refuse('simulated refusal'));
       if (fault?.kind === 'http500') return answer(response, 500, { message: 'simulated server error' });
       if (fault?.kind === 'reset') return request.socket.destroy();
-      if (fault?.kind === 'timeout') {
-        hanging.add(response);
-        return undefined;
-      }
+      if (fault?.kind === 'timeout') return hang(response);
       const result = apply(path, body);
       if (fault?.kind === 'reset-after') return request.socket.destroy();
-      if (fault?.kind === 'timeout-after') {
-        hanging.add(response);
+      if (fault?.kind === 'timeout-after') return hang(response);
+      if (fault?.kind === 'delay-after') {
+        hang(response);
+        const timer = setTimeout(() => {
+          lateAnswers.delete(timer);
+          if (!response.destroyed) answer(response, result.status, result.body);
+        }, lateAnswerMs);
+        lateAnswers.add(timer);
         return undefined;
       }
       return answer(response, result.status, result.body);
@@ -186,12 +248,17 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
     fail: (path, kind) => {
       faults.push({ path, kind });
     },
+    setRandomFaults,
+    faultCounts: () => ({ ...counts }),
     seed: (extension) => {
       const created = { ...extension, _id: randomBytes(12).toString('hex') };
       store.set(created.number, created);
       return created;
     },
     close: async () => {
+      setRandomFaults(null);
+      for (const timer of lateAnswers) clearTimeout(timer);
+      lateAnswers.clear();
       for (const response of hanging) response.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

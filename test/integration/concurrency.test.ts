@@ -199,6 +199,7 @@ describe('users and aliases claiming one address at once', () => {
               linetext: '',
               password: 'Race-Secret1',
               remote: null,
+        forward: null,
             })
           : aliases.add(address, { username: destination.username, domain: destination.domain }, null, false),
       );

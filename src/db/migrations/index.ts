@@ -1,5 +1,6 @@
 import { initialSchema } from './001-initial-schema';
 import { auditLog } from './002-audit-log';
+import { consistency } from './003-consistency';
 
 export interface Migration {
   readonly name: string;
@@ -8,4 +9,4 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
-export const migrations: readonly Migration[] = [initialSchema, auditLog];
+export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency];

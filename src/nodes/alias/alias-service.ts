@@ -1,4 +1,4 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { parseE164 } from '../../values/e164';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
@@ -32,7 +32,7 @@ export class AliasService {
    * domain must be a user; the alias address must be free; one E.164 alias per destination.
    * The checks give the precise cause; the schema's unique keys settle any race after them.
    */
-  async add(alias: SipAddress, destination: SipAddress, dryRun: boolean, audit?: AuditScope): Promise<void> {
+  async add(alias: SipAddress, destination: SipAddress, dryRun: boolean, audit?: ChangeScope): Promise<void> {
     if (!(await this.domains.isLocal(alias.domain))) throw new Failed('nxdomain', `${alias.domain} is not a local domain`);
     const destinationUser = await this.users.find(destination);
     if (!destinationUser && (await this.domains.isLocal(destination.domain))) {
@@ -48,7 +48,7 @@ export class AliasService {
     await this.aliases.add(alias, destination, destinationUser?.id ?? null, e164, audit);
   }
 
-  async remove(alias: SipAddress, audit?: AuditScope): Promise<void> {
-    if (!(await this.aliases.remove(alias, audit))) throw new Failed('nonexistant', `no alias ${formatSipAddress(alias)}`);
+  remove(alias: SipAddress, audit?: ChangeScope): Promise<void> {
+    return this.aliases.remove(alias, audit);
   }
 }

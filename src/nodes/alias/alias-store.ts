@@ -1,8 +1,8 @@
-import { randomInt } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { isDeadlock, isDuplicateKey, isMissingReference } from '../../db/errors';
-import { withTransaction, type Pool } from '../../db/pool';
-import type { AuditScope } from '../../db/audit-scope';
+import { isDuplicateKey, isMissingReference } from '../../db/errors';
+import type { Pool } from '../../db/pool';
+import { withTransaction } from '../../db/transaction';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 
@@ -22,8 +22,6 @@ function rowToAlias(row: RowDataPacket): AliasEntry {
     destination: `${row.destination_username}@${row.destination_domain}`,
   };
 }
-
-const DEADLOCK_ATTEMPTS = 5;
 
 export class AliasStore {
   constructor(private readonly pool: Pool) {}
@@ -62,9 +60,12 @@ export class AliasStore {
    * Claims the alias address and records the alias in one transaction. The schema refuses a taken
    * address (a user's or another alias's) and a second E.164 alias for one destination.
    */
-  async add(alias: SipAddress, destination: SipAddress, destinationUserId: number | null, e164: boolean, audit?: AuditScope): Promise<void> {
-    const insert = () =>
-      withTransaction(this.pool, async (connection) => {
+  async add(alias: SipAddress, destination: SipAddress, destinationUserId: number | null, e164: boolean, audit?: ChangeScope): Promise<void> {
+    try {
+      // Racing adds can deadlock in InnoDB (one claims the address, then finds the destination's
+      // E.164 alias taken and rolls back, and the adds queued on that address both go for it):
+      // withTransaction runs the victim again, whole, and it then meets the winner's row.
+      await withTransaction(this.pool, async (connection) => {
         await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'alias')", [alias.username, alias.domain]);
         await connection.execute(
           `INSERT INTO aliases (alias_username, alias_domain, destination_username, destination_domain, destination_user_id, e164)
@@ -72,20 +73,6 @@ export class AliasStore {
           [alias.username, alias.domain, destination.username, destination.domain, destinationUserId, e164 ? 1 : null],
         );
       }, { audit });
-    try {
-      // Racing adds can deadlock in InnoDB: one claims the address, then finds the destination's
-      // E.164 alias taken and rolls back, and the adds queued on that address both go for it.
-      // The victim was rolled back whole, so it runs again (and now meets the winner's row).
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          await insert();
-          break;
-        } catch (error) {
-          if (!isDeadlock(error) || attempt === DEADLOCK_ATTEMPTS) throw error;
-          // A short random pause, so the victims do not meet again in the same order.
-          await new Promise((resolve) => setTimeout(resolve, randomInt(5, 20 * attempt)));
-        }
-      }
     } catch (error) {
       if (isDuplicateKey(error)) {
         const message = String((error as Error).message);
@@ -100,15 +87,15 @@ export class AliasStore {
     }
   }
 
-  async remove(alias: SipAddress, audit?: AuditScope): Promise<boolean> {
-    return withTransaction(this.pool, async (connection) => {
+  /** A missing alias is refused inside the transaction, so no ok record is committed for it. */
+  async remove(alias: SipAddress, audit?: ChangeScope): Promise<void> {
+    await withTransaction(this.pool, async (connection) => {
       const [deleted] = await connection.execute<ResultSetHeader>('DELETE FROM aliases WHERE alias_username = ? AND alias_domain = ?', [
         alias.username,
         alias.domain,
       ]);
-      if (deleted.affectedRows === 0) return false;
+      if (deleted.affectedRows === 0) throw new Failed('nonexistant', `no alias ${formatSipAddress(alias)}`);
       await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'alias'", [alias.username, alias.domain]);
-      return true;
     }, { audit });
   }
 }

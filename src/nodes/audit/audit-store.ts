@@ -10,6 +10,8 @@ export interface AuditRecord {
   readonly cause: string | null;
   readonly durationMs: number;
   readonly subject: string | null;
+  /** The gateway's id of the request; unique, so a request has one record (the commit marker of its change). */
+  readonly requestId?: string | null;
 }
 
 export interface AuditEntry {
@@ -40,8 +42,8 @@ export class AuditStore {
   /** Inserts the record; answers its id. */
   async write(record: AuditRecord, connection: Pool | Connection = this.pool): Promise<number> {
     const [inserted] = await connection.execute<ResultSetHeader>(
-      'INSERT INTO audit_log (token, node, params, response, cause, duration_ms, subject) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [record.token, record.node, JSON.stringify(record.params), record.response, record.cause, record.durationMs, record.subject],
+      'INSERT INTO audit_log (token, node, params, response, cause, duration_ms, subject, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [record.token, record.node, JSON.stringify(record.params), record.response, record.cause, record.durationMs, record.subject, record.requestId ?? null],
     );
     return inserted.insertId;
   }

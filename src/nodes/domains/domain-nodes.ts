@@ -29,7 +29,7 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       params: { domain: param.domain().required(), ...settings },
       answers: { domain: DOMAIN_OBJECT },
       failures: { exists: 'the domain exists' },
-      handle: async ({ domain, ...changes }) => ({ domain: await domains.add(domain, changes) }),
+      handle: async ({ domain, ...changes }, { audit }) => ({ domain: await domains.add(domain, changes, audit) }),
     }),
     defineNode<{ domain: string } & DomainChanges>({
       path: 'domains/update',
@@ -38,7 +38,7 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       params: { domain: param.domain().required(), ...settings },
       answers: { domain: DOMAIN_OBJECT },
       failures: { nonexistant: 'no such domain' },
-      handle: async ({ domain, ...changes }) => ({ domain: await domains.update(domain, changes) }),
+      handle: async ({ domain, ...changes }, { audit }) => ({ domain: await domains.update(domain, changes, audit) }),
     }),
     defineNode<{ domain: string }>({
       path: 'domains/remove',

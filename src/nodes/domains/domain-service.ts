@@ -1,4 +1,4 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import type { DomainRecord, DomainStore } from './domain-store';
 
@@ -15,7 +15,7 @@ export class DomainService {
     return this.domains.list();
   }
 
-  async add(domain: string, settings: DomainChanges): Promise<DomainRecord> {
+  async add(domain: string, settings: DomainChanges, audit?: ChangeScope): Promise<DomainRecord> {
     const record: DomainRecord = {
       domain,
       local: settings.local ?? false,
@@ -24,19 +24,19 @@ export class DomainService {
       r_port: settings.r_port ?? 5060,
       p_port: settings.p_port ?? 5060,
     };
-    await this.domains.add(record);
+    await this.domains.add(record, audit);
     return record;
   }
 
-  async update(domain: string, changes: DomainChanges): Promise<DomainRecord> {
+  async update(domain: string, changes: DomainChanges, audit?: ChangeScope): Promise<DomainRecord> {
     const current = await this.domains.get(domain);
     if (!current) throw new Failed('nonexistant', `no domain ${domain}`);
     const record = { ...current, ...changes };
-    await this.domains.update(record);
+    await this.domains.update(record, audit);
     return record;
   }
 
-  remove(domain: string, audit?: AuditScope): Promise<void> {
+  remove(domain: string, audit?: ChangeScope): Promise<void> {
     return this.domains.remove(domain, audit);
   }
 }

@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { withTransaction, type Pool } from '../../db/pool';
-import type { AuditScope } from '../../db/audit-scope';
+import type { Pool } from '../../db/pool';
+import { withTransaction } from '../../db/transaction';
+import type { ChangeScope } from '../../db/change-scope';
 import { isDuplicateKey } from '../../db/errors';
 import { Failed } from '../../outcome';
 
@@ -51,35 +52,38 @@ export class DomainStore {
     return rows.length > 0 && rows[0].local === 1;
   }
 
-  async add(record: DomainRecord): Promise<void> {
+  // Changes run as transactions, so that their audit record commits with them (CONTRACT section 7).
+  async add(record: DomainRecord, audit?: ChangeScope): Promise<void> {
     try {
-      await this.pool.execute(`INSERT INTO domains (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`, [
-        record.domain,
-        record.local ? 1 : 0,
-        record.registrar,
-        record.proxy,
-        record.r_port,
-        record.p_port,
-      ]);
+      await withTransaction(this.pool, (connection) =>
+        connection.execute(`INSERT INTO domains (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`, [
+          record.domain,
+          record.local ? 1 : 0,
+          record.registrar,
+          record.proxy,
+          record.r_port,
+          record.p_port,
+        ]), { audit });
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `domain ${record.domain} exists`);
       throw error;
     }
   }
 
-  async update(record: DomainRecord): Promise<void> {
-    await this.pool.execute('UPDATE domains SET local = ?, registrar = ?, proxy = ?, r_port = ?, p_port = ? WHERE domain = ?', [
-      record.local ? 1 : 0,
-      record.registrar,
-      record.proxy,
-      record.r_port,
-      record.p_port,
-      record.domain,
-    ]);
+  async update(record: DomainRecord, audit?: ChangeScope): Promise<void> {
+    await withTransaction(this.pool, (connection) =>
+      connection.execute('UPDATE domains SET local = ?, registrar = ?, proxy = ?, r_port = ?, p_port = ? WHERE domain = ?', [
+        record.local ? 1 : 0,
+        record.registrar,
+        record.proxy,
+        record.r_port,
+        record.p_port,
+        record.domain,
+      ]), { audit });
   }
 
   /** Removes the domain unless a user or an alias uses it; the check and the delete share one transaction. */
-  async remove(domain: string, audit?: AuditScope): Promise<void> {
+  async remove(domain: string, audit?: ChangeScope): Promise<void> {
     await withTransaction(this.pool, async (connection) => {
       const [found] = await connection.execute<RowDataPacket[]>('SELECT domain FROM domains WHERE domain = ? FOR UPDATE', [domain]);
       if (found.length === 0) throw new Failed('nonexistant', `no domain ${domain}`);

@@ -29,8 +29,8 @@ export function numbersNodes(numbers: NumbersService): NodeDefinition[] {
       params: numberParam,
       answers: { detail: '"Added <number>".' },
       failures: { exists: 'the number is in the pool already' },
-      handle: async ({ number }) => {
-        await numbers.add(number);
+      handle: async ({ number }, { audit }) => {
+        await numbers.add(number, audit);
         return { detail: `Added ${number}` };
       },
     }),
@@ -53,8 +53,8 @@ export function numbersNodes(numbers: NumbersService): NodeDefinition[] {
       params: numberParam,
       answers: { number: 'The number pulled.' },
       failures: { nonexistant: 'the number is not in the pool' },
-      handle: async ({ number }) => {
-        await numbers.remove(number);
+      handle: async ({ number }, { audit }) => {
+        await numbers.remove(number, audit);
         return { number };
       },
     }),

@@ -1,4 +1,4 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed, Invalid } from '../../outcome';
 import { countryCallingCode, e164ToInteger } from '../../values/e164';
 import type { NumbersStore, RangeResult } from './numbers-store';
@@ -29,12 +29,12 @@ export class NumbersService {
       : this.numbers.listOrdered(request.like, request.limit);
   }
 
-  add(number: string): Promise<void> {
-    return this.numbers.add(e164ToInteger(number));
+  add(number: string, audit?: ChangeScope): Promise<void> {
+    return this.numbers.add(e164ToInteger(number), audit);
   }
 
   /** The seed's "identical lead-in" is the ITU-T country calling code; the range is inclusive. */
-  addRange(start: string, end: string, dryRun: boolean, audit?: AuditScope): Promise<RangeResult> {
+  addRange(start: string, end: string, dryRun: boolean, audit?: ChangeScope): Promise<RangeResult> {
     const startCode = countryCallingCode(start);
     const endCode = countryCallingCode(end);
     if (startCode === null) throw new Invalid('range', `${start} has no assigned country calling code`);
@@ -50,8 +50,8 @@ export class NumbersService {
     return this.numbers.addRange(first, last, dryRun, audit);
   }
 
-  async remove(number: string): Promise<void> {
-    if (!(await this.numbers.remove(e164ToInteger(number)))) throw new Failed('nonexistant', `${number} is not in the pool`);
+  remove(number: string, audit?: ChangeScope): Promise<void> {
+    return this.numbers.remove(e164ToInteger(number), audit);
   }
 
   async inPool(number: string): Promise<void> {

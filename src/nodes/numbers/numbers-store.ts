@@ -1,7 +1,8 @@
 import type { PoolConnection as CallbackConnection, RowDataPacket, ResultSetHeader } from 'mysql2';
 import { isDuplicateKey } from '../../db/errors';
-import { withTransaction, type Pool } from '../../db/pool';
-import type { AuditScope } from '../../db/audit-scope';
+import type { Pool } from '../../db/pool';
+import { withTransaction } from '../../db/transaction';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { integerToE164 } from '../../values/e164';
 
@@ -18,18 +19,23 @@ export class NumbersStore {
 
   constructor(private readonly pool: Pool) {}
 
-  async add(number: number): Promise<void> {
+  // Changes run as transactions, not autocommit statements, so that their audit record commits
+  // with them and a lost answer can be settled (CONTRACT section 7).
+  async add(number: number, audit?: ChangeScope): Promise<void> {
     try {
-      await this.pool.execute('INSERT INTO numbers (number) VALUES (?)', [number]);
+      await withTransaction(this.pool, (connection) => connection.execute('INSERT INTO numbers (number) VALUES (?)', [number]), { audit });
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `${integerToE164(number)} is in the pool already`);
       throw error;
     }
   }
 
-  async remove(number: number): Promise<boolean> {
-    const [result] = await this.pool.execute<ResultSetHeader>('DELETE FROM numbers WHERE number = ?', [number]);
-    return result.affectedRows > 0;
+  /** A number not in the pool is refused inside the transaction, so no ok record is committed for it. */
+  async remove(number: number, audit?: ChangeScope): Promise<void> {
+    await withTransaction(this.pool, async (connection) => {
+      const [result] = await connection.execute<ResultSetHeader>('DELETE FROM numbers WHERE number = ?', [number]);
+      if (result.affectedRows === 0) throw new Failed('nonexistant', `${integerToE164(number)} is not in the pool`);
+    }, { audit });
   }
 
   async contains(number: number): Promise<boolean> {
@@ -41,7 +47,7 @@ export class NumbersStore {
    * Adds every number from start to end (inclusive) in one statement inside one transaction:
    * all or nothing, and numbers already in the pool are left as they are.
    */
-  async addRange(start: number, end: number, dryRun: boolean, audit?: AuditScope): Promise<RangeResult> {
+  async addRange(start: number, end: number, dryRun: boolean, audit?: ChangeScope): Promise<RangeResult> {
     const total = end - start + 1;
     if (dryRun) {
       const [rows] = await this.pool.execute<RowDataPacket[]>(

@@ -1,7 +1,7 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import type { Logger } from '../../logger';
 import { Failed } from '../../outcome';
-import type { Extension } from '../../pbx/extension';
+import { emptyForwardPolicy, sameForwardPolicy, type Extension } from '../../pbx/extension';
 import type { PbxClient } from '../../pbx/pbx-client';
 import type { DomainStore } from '../domains/domain-store';
 import type { UserRecord, UserStore } from '../user/user-store';
@@ -12,7 +12,7 @@ export interface SyncOptions {
   /** Called after each extension and each missing user is handled (the CLI's progress bar). */
   readonly progress?: (done: number, total: number) => void;
   /** The node's audit record: the first transaction that changes something writes it. */
-  readonly audit?: AuditScope;
+  readonly audit?: ChangeScope;
 }
 
 export interface SyncReport {
@@ -98,16 +98,21 @@ export class SyncService {
       linetext: '',
       password: null,
       remote: null,
+      forward: { ...emptyForwardPolicy(), ...extension.forward_policy },
     }, audit);
     return true;
   }
 
-  /** Takes the PBX's name and e-mail where they differ (the PBX is where the extension lives). */
+  /**
+   * Takes the PBX's name, e-mail and call forwards where they differ: changes made on the PBX by
+   * hand (MySQL's record is what repairs restore, so it must learn them).
+   */
   private async refresh(user: UserRecord, extension: Extension, { dryRun, audit }: SyncOptions): Promise<boolean> {
     const displayname = (extension.name ?? '').slice(0, 128);
     const email = (extension.email ?? '').slice(0, 254);
-    if (user.displayname === displayname && user.email === email) return false;
-    if (!dryRun) await this.users.update(user, { displayname, email }, audit);
+    const forward = { ...emptyForwardPolicy(), ...extension.forward_policy };
+    if (user.displayname === displayname && user.email === email && user.forward !== null && sameForwardPolicy(user.forward, forward)) return false;
+    if (!dryRun) await this.users.update(user, { displayname, email, forward }, audit);
     return true;
   }
 

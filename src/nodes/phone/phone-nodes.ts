@@ -42,8 +42,8 @@ export function phoneNodes(phones: PhoneService): NodeDefinition[] {
       params: { mac: param.mac().required(), dry_run: param.dryRun() },
       answers: { mac: 'The canonical MAC.', user: 'The address.', dry_run: 'true when nothing was changed' },
       failures: { nonexistant: 'no such user', exists: 'the association exists' },
-      handle: async ({ mac, user, dry_run: dryRun = false }) => {
-        await phones.add(mac, user, dryRun);
+      handle: async ({ mac, user, dry_run: dryRun = false }, { audit }) => {
+        await phones.add(mac, user, dryRun, audit);
         return { mac, user: formatSipAddress(user), ...(dryRun ? { dry_run: true } : {}) };
       },
     }),
@@ -55,8 +55,8 @@ export function phoneNodes(phones: PhoneService): NodeDefinition[] {
       params: { mac: param.mac().required() },
       answers: { mac: 'The canonical MAC.', user: 'The address.' },
       failures: { nonexistant: 'no such association' },
-      handle: async ({ mac, user }) => {
-        await phones.remove(mac, user);
+      handle: async ({ mac, user }, { audit }) => {
+        await phones.remove(mac, user, audit);
         return { mac, user: formatSipAddress(user) };
       },
     }),

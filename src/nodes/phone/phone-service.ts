@@ -1,3 +1,4 @@
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { UserStore } from '../user/user-store';
@@ -30,7 +31,7 @@ export class PhoneService {
     return this.phones.list(like);
   }
 
-  async add(mac: string, address: SipAddress, dryRun: boolean): Promise<void> {
+  async add(mac: string, address: SipAddress, dryRun: boolean, audit?: ChangeScope): Promise<void> {
     const user = await this.users.find(address);
     const formatted = formatSipAddress(address);
     if (!user) throw new Failed('nonexistant', `no user ${formatted}`);
@@ -38,12 +39,13 @@ export class PhoneService {
       if (await this.phones.exists(mac, user.id)) throw new Failed('exists', `${mac} is associated with ${formatted} already`);
       return;
     }
-    await this.phones.add(mac, user.id, formatted);
+    await this.phones.add(mac, user.id, formatted, audit);
   }
 
-  async remove(mac: string, address: SipAddress): Promise<void> {
+  async remove(mac: string, address: SipAddress, audit?: ChangeScope): Promise<void> {
     const user = await this.users.find(address);
-    const removed = user ? await this.phones.remove(mac, user.id) : false;
-    if (!removed) throw new Failed('nonexistant', `${mac} is not associated with ${formatSipAddress(address)}`);
+    const formatted = formatSipAddress(address);
+    if (!user) throw new Failed('nonexistant', `${mac} is not associated with ${formatted}`);
+    await this.phones.remove(mac, user.id, formatted, audit);
   }
 }

@@ -1,6 +1,8 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isDuplicateKey, isMissingReference } from '../../db/errors';
 import type { Pool } from '../../db/pool';
+import type { ChangeScope } from '../../db/change-scope';
+import { withTransaction } from '../../db/transaction';
 import { Failed } from '../../outcome';
 
 export class PhoneStore {
@@ -35,9 +37,11 @@ export class PhoneStore {
     return rows.length > 0;
   }
 
-  async add(mac: string, userId: number, address: string): Promise<void> {
+  // Changes run as transactions, not autocommit statements, so that their audit record commits
+  // with them and a lost answer can be settled (CONTRACT section 7).
+  async add(mac: string, userId: number, address: string, audit?: ChangeScope): Promise<void> {
     try {
-      await this.pool.execute('INSERT INTO phones (mac, user_id) VALUES (?, ?)', [mac, userId]);
+      await withTransaction(this.pool, (connection) => connection.execute('INSERT INTO phones (mac, user_id) VALUES (?, ?)', [mac, userId]), { audit });
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `${mac} is associated with ${address} already`);
       // The user was removed between the lookup and the insert.
@@ -46,8 +50,11 @@ export class PhoneStore {
     }
   }
 
-  async remove(mac: string, userId: number): Promise<boolean> {
-    const [result] = await this.pool.execute<ResultSetHeader>('DELETE FROM phones WHERE mac = ? AND user_id = ?', [mac, userId]);
-    return result.affectedRows > 0;
+  /** A missing association is refused inside the transaction, so no ok record is committed for it. */
+  async remove(mac: string, userId: number, address: string, audit?: ChangeScope): Promise<void> {
+    await withTransaction(this.pool, async (connection) => {
+      const [result] = await connection.execute<ResultSetHeader>('DELETE FROM phones WHERE mac = ? AND user_id = ?', [mac, userId]);
+      if (result.affectedRows === 0) throw new Failed('nonexistant', `${mac} is not associated with ${address}`);
+    }, { audit });
   }
 }

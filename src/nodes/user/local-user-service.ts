@@ -1,4 +1,4 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import type { Logger } from '../../logger';
 import { Failed, GatewayError, Invalid } from '../../outcome';
 import {
@@ -13,6 +13,10 @@ import type { PbxClient } from '../../pbx/pbx-client';
 import { generatePassword } from '../../values/password';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
+import { CommitUnknown, DeadlinePassed } from '../../db/transaction';
+import type { ExtensionStore } from './extension-store';
+import { withRecord, type ExtensionReconciler } from './extension-reconciler';
+import type { DoubtRecorder } from './extension-repairer';
 import type { NewUser, UserChanges, UserRecord, UserStore } from './user-store';
 
 export interface LocalUserRequest {
@@ -26,6 +30,9 @@ export type ForwardChanges = Partial<Record<ForwardName, string>>;
 export interface LocalUserServiceDeps {
   readonly users: UserStore;
   readonly domains: DomainStore;
+  readonly extensions: ExtensionStore;
+  readonly reconciler: ExtensionReconciler;
+  readonly doubts: DoubtRecorder;
   readonly pbx: PbxClient;
   readonly extensionDefaults: ExtensionSettings;
   readonly logger: Logger;
@@ -33,21 +40,28 @@ export interface LocalUserServiceDeps {
 
 const EXTENSION_NUMBER = /^[0-9]{2,15}$/;
 
-/** The MySQL named lock that adds and removes of one extension number take, across gateways. */
-function extensionLock(number: string): string {
-  return `pbx-gateway:extension:${number}`;
+/** Whether a PBX write of this request may have been applied (what a failure must settle). */
+interface PbxWrite {
+  touched: boolean;
 }
 
 /**
  * Local users live in two stores with no shared transaction: the PBX (the extension) and MySQL
- * (the provisioning record). Every change follows one pattern (CONTRACT section 7):
- * lock or claim the MySQL row, write the PBX, write MySQL, commit. A PBX refusal rolls MySQL back;
- * a lost PBX answer is settled by asking the PBX before answering; a MySQL failure after the PBX
- * said yes is undone on the PBX.
+ * (the provisioning record, which also keeps what the gateway last set on the PBX: password and
+ * call forwards). Every change follows one pattern (CONTRACT section 7): take the extension's row
+ * lock and the user's, write the PBX, write MySQL with the audit record, commit. A PBX refusal
+ * rolls MySQL back; a lost PBX answer is settled by asking the PBX; a lost COMMIT answer is
+ * settled by withTransaction. When the change did not commit after the PBX may have taken it, the
+ * request does not undo with what it read under its locks (they may have gone with its session):
+ * the extension is settled afresh, under a new lock, from what MySQL now holds
+ * (ExtensionReconciler), and when even that fails it is in doubt, repaired by ExtensionRepairer.
  */
 export class LocalUserService {
   private readonly users: UserStore;
   private readonly domains: DomainStore;
+  private readonly extensions: ExtensionStore;
+  private readonly reconciler: ExtensionReconciler;
+  private readonly doubts: DoubtRecorder;
   private readonly pbx: PbxClient;
   private readonly extensionDefaults: ExtensionSettings;
   private readonly logger: Logger;
@@ -55,6 +69,9 @@ export class LocalUserService {
   constructor(deps: LocalUserServiceDeps) {
     this.users = deps.users;
     this.domains = deps.domains;
+    this.extensions = deps.extensions;
+    this.reconciler = deps.reconciler;
+    this.doubts = deps.doubts;
     this.pbx = deps.pbx;
     this.extensionDefaults = deps.extensionDefaults;
     this.logger = deps.logger;
@@ -65,7 +82,7 @@ export class LocalUserService {
     return (await this.pbx.find(number)) !== null;
   }
 
-  async add(request: LocalUserRequest, dryRun: boolean, audit?: AuditScope): Promise<{ user: UserRecord; password: string | null }> {
+  async add(request: LocalUserRequest, dryRun: boolean, audit?: ChangeScope): Promise<{ user: UserRecord; password: string | null }> {
     const { user: address } = request;
     const formatted = formatSipAddress(address);
     if (!EXTENSION_NUMBER.test(address.username)) {
@@ -82,15 +99,17 @@ export class LocalUserService {
       linetext: '',
       password: null,
       remote: null,
+      forward: emptyForwardPolicy(),
     };
-    let onPbx = false;
+    const write: PbxWrite = { touched: false };
     try {
       // One extension number may be asked for in several local domains, from several gateways:
-      // the checks and the add hold the number's lock, so a lost answer is never settled by
+      // the checks and the add hold the extension's lock, so a lost answer is never settled by
       // another request's extension.
       return await this.users.inTransaction(
         address,
         async (connection) => {
+          await this.extensions.lock(connection, address.username);
           const owner = await this.users.addressOwner(address, connection);
           if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
           if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
@@ -98,42 +117,39 @@ export class LocalUserService {
           // The claim holds the address in this domain until the transaction ends.
           await this.users.claim(connection, address);
           const password = generatePassword();
-          await this.addOnPbx({
-            ...this.extensionDefaults,
-            name: request.displayname,
-            number: address.username,
-            cid_number: address.username,
-            secret: password,
-            email: request.email ?? '',
-            forward_policy: emptyForwardPolicy(),
-          });
-          onPbx = true;
+          stopAtDeadline(audit);
+          await this.addOnPbx(
+            {
+              ...this.extensionDefaults,
+              name: request.displayname,
+              number: address.username,
+              cid_number: address.username,
+              secret: password,
+              email: request.email ?? '',
+              forward_policy: emptyForwardPolicy(),
+            },
+            write,
+          );
           return { user: await this.users.insertRow(connection, { ...record, password }), password };
         },
-        { lockName: extensionLock(address.username), audit },
+        { audit, repeatable: false },
       );
     } catch (error) {
-      if (onPbx) {
-        await this.undo(address.username, 'remove the extension added', async () => {
-          const added = await this.pbx.find(address.username);
-          if (added?._id) await this.pbx.remove(added._id);
-        });
-      }
-      throw error;
+      throw await this.afterFailure(address.username, write, error);
     }
   }
 
-  async changePassword(address: SipAddress, password: string, audit?: AuditScope): Promise<void> {
-    await this.change(address, { password }, (extension) => ({ ...extension, secret: password }), audit);
+  changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<UserRecord> {
+    return this.change(address, { password }, (extension) => ({ ...extension, secret: password }), audit).then(({ user }) => user);
   }
 
-  async changeEmail(address: SipAddress, email: string, audit?: AuditScope): Promise<void> {
-    await this.change(address, { email }, (extension) => ({ ...extension, email }), audit);
+  changeEmail(address: SipAddress, email: string, audit?: ChangeScope): Promise<UserRecord> {
+    return this.change(address, { email }, (extension) => ({ ...extension, email }), audit).then(({ user }) => user);
   }
 
   /** Fields the PBX also keeps (name, email) go to both; dialplan and linetext are provisioning-only. */
-  async update(address: SipAddress, changes: UserChanges, audit?: AuditScope): Promise<void> {
-    await this.change(
+  async update(address: SipAddress, changes: UserChanges, audit?: ChangeScope): Promise<UserRecord> {
+    const { user } = await this.change(
       address,
       changes,
       (extension) => ({
@@ -143,77 +159,113 @@ export class LocalUserService {
       }),
       audit,
     );
+    return user;
   }
 
   /** Reads the forward policy, or sets the given targets and keeps the others. */
-  async forward(address: SipAddress, changes: ForwardChanges, audit?: AuditScope): Promise<Record<ForwardName, string>> {
+  async forward(address: SipAddress, changes: ForwardChanges, audit?: ChangeScope): Promise<Record<ForwardName, string>> {
     const names = Object.keys(changes) as ForwardName[];
     if (names.length === 0) {
       const user = await this.users.find(address);
       if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
       return forwardView((await this.requireExtension(user)).forward_policy);
     }
-    const written = await this.change(
+    const { extension } = await this.change(
       address,
       {},
-      (extension) => {
-        const policy = { ...emptyForwardPolicy(), ...extension.forward_policy };
+      (current) => {
+        const policy = { ...emptyForwardPolicy(), ...current.forward_policy };
         for (const name of names) policy[FORWARD_KEYS[name]] = changes[name] ?? '';
-        return { ...extension, forward_policy: policy };
+        return { ...current, forward_policy: policy };
       },
       audit,
     );
-    return forwardView(written.forward_policy);
+    return forwardView(extension.forward_policy);
   }
 
-  async remove(address: SipAddress, audit?: AuditScope): Promise<void> {
-    let removed: Extension | null = null;
-    let held: string | null = null;
+  async remove(address: SipAddress, audit?: ChangeScope): Promise<void> {
+    const write: PbxWrite = { touched: false };
+    let removed: Extension | undefined;
     try {
-      await this.users.inTransaction(address, async (connection) => {
-        const user = await this.users.lock(connection, address);
-        if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
-        held = user.password;
-        // The foreign keys refuse this (inuse) before the PBX is touched.
-        await this.users.deleteRow(connection, user);
-        const extension = await this.pbx.find(user.username);
-        if (extension?._id) {
-          await this.removeOnPbx(extension);
-          removed = extension;
-        }
-        await this.users.releaseAddress(connection, address);
-      }, { lockName: extensionLock(address.username), audit });
+      await this.users.inTransaction(
+        address,
+        async (connection) => {
+          await this.extensions.lock(connection, address.username);
+          const user = await this.users.lock(connection, address);
+          if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
+          // The foreign keys refuse this (inuse) before the PBX is touched.
+          await this.users.deleteRow(connection, user);
+          const extension = await this.pbx.find(user.username);
+          if (extension?._id) {
+            stopAtDeadline(audit);
+            removed = extension;
+            await this.removeOnPbx(extension, write);
+          }
+          await this.users.releaseAddress(connection, address);
+        },
+        { audit, repeatable: false },
+      );
     } catch (error) {
-      const extension = removed as Extension | null;
-      if (extension) {
-        await this.undo(address.username, 'add the removed extension back', () => this.pbx.add(this.withHeldSecret(extension, held)));
-      }
-      throw error;
+      throw await this.afterFailure(address.username, write, error, removed);
     }
   }
 
   /**
    * The read-modify-write of CONTRACT section 6: one users/search, one users/update of the whole
-   * object, with the secret the gateway holds (never the mask).
+   * object. The object sent is MySQL's record over the PBX's settings (withRecord) with the change
+   * applied, so a change never carries along what another request left on the PBX uncommitted.
    */
-  private async change(address: SipAddress, changes: UserChanges, edit: (extension: Extension) => Extension, audit?: AuditScope): Promise<Extension> {
-    let original: Extension | null = null;
+  private async change(
+    address: SipAddress,
+    changes: UserChanges,
+    edit: (extension: Extension) => Extension,
+    audit?: ChangeScope,
+  ): Promise<{ user: UserRecord; extension: Extension }> {
+    const write: PbxWrite = { touched: false };
     try {
-      return await this.users.inTransaction(address, async (connection) => {
-        const user = await this.users.lock(connection, address);
-        if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
-        const current = this.withHeldSecret(await this.requireExtension(user), user.password);
-        const intended = edit(current);
-        await this.updateOnPbx(intended, current);
-        original = current;
-        await this.users.updateRow(connection, user.id, changes);
-        return intended;
-      }, { audit });
+      return await this.users.inTransaction(
+        address,
+        async (connection) => {
+          await this.extensions.lock(connection, address.username);
+          const user = await this.users.lock(connection, address);
+          if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
+          const intended = edit(withRecord(await this.requireExtension(user), user));
+          stopAtDeadline(audit);
+          await this.updateOnPbx(intended, write);
+          // MySQL keeps what was set on the PBX, the forwards included, so its record is the whole truth.
+          const recorded: UserChanges = { ...changes, forward: intended.forward_policy };
+          await this.users.updateRow(connection, user.id, recorded);
+          return { user: { ...user, ...recorded }, extension: intended };
+        },
+        { audit, repeatable: false },
+      );
     } catch (error) {
-      const written = original as Extension | null;
-      if (written) await this.undo(address.username, 'restore the extension', () => this.pbx.update(written));
-      throw error;
+      throw await this.afterFailure(address.username, write, error);
     }
+  }
+
+  /**
+   * After a change failed or did not commit: when the PBX may hold it, the extension is settled
+   * afresh from MySQL; when MySQL cannot be asked (outcome unknown) or the settling fails, the
+   * extension is in doubt. Returns the error to answer.
+   */
+  private async afterFailure(number: string, write: PbxWrite, error: unknown, template?: Extension): Promise<unknown> {
+    if (!write.touched) return error;
+    if (error instanceof CommitUnknown) {
+      await this.doubts.markInDoubt(number, 'commit outcome unknown');
+      return error;
+    }
+    try {
+      const done = await this.reconciler.reconcile(number, { template });
+      this.logger.warn('a change did not commit: its extension now holds what MySQL holds', {
+        extension: number,
+        action: done,
+        error: (error as Error).message,
+      });
+    } catch (settling) {
+      await this.doubts.markInDoubt(number, `settling failed: ${(settling as Error).message}`);
+    }
+    return error;
   }
 
   private async requireExtension(user: UserRecord): Promise<Extension> {
@@ -224,41 +276,27 @@ export class LocalUserService {
     return extension;
   }
 
-  /** The masked secret must never go back: send the held password, or no secret at all. */
-  private withHeldSecret(extension: Extension, password: string | null): Extension {
-    const { secret: _masked, ...rest } = extension;
-    return password === null ? rest : { ...rest, secret: password };
-  }
-
-  private async addOnPbx(extension: Extension): Promise<void> {
+  /** A lost answer is settled by asking whether the extension got made. */
+  private async addOnPbx(extension: Extension, write: PbxWrite): Promise<void> {
+    write.touched = true;
     try {
       await this.pbx.add(extension);
     } catch (error) {
+      if (error instanceof Failed) write.touched = false; // a refusal applied nothing
       if (!(error instanceof GatewayError)) throw error;
-      // The answer was lost or the PBX failed: did the extension get made?
-      const found = await this.findAfterLostAnswer(extension.number).catch(() => {
-        this.inDoubt(extension.number, 'users/add');
-        return null;
-      });
-      if (found) return;
-      throw error;
+      if ((await this.findAfterLostAnswer(extension.number)) === null) throw error;
     }
   }
 
-  private async removeOnPbx(extension: Extension): Promise<void> {
+  /** A lost answer is settled by asking whether the extension is gone. */
+  private async removeOnPbx(extension: Extension, write: PbxWrite): Promise<void> {
+    write.touched = true;
     try {
       await this.pbx.remove(extension._id as string);
     } catch (error) {
+      if (error instanceof Failed) write.touched = false;
       if (!(error instanceof GatewayError)) throw error;
-      // The answer was lost or the PBX failed: is the extension gone?
-      const stillThere = await this.findAfterLostAnswer(extension.number).then(
-        (found) => found !== null,
-        () => {
-          this.inDoubt(extension.number, 'users/remove');
-          return true;
-        },
-      );
-      if (stillThere) throw error;
+      if ((await this.findAfterLostAnswer(extension.number)) !== null) throw error;
     }
   }
 
@@ -269,52 +307,25 @@ export class LocalUserService {
   private async findAfterLostAnswer(number: string): Promise<Extension | null> {
     try {
       return await this.pbx.find(number);
-    } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
+    } catch {
       return this.pbx.find(number);
     }
   }
 
-  /**
-   * An update is idempotent (the whole object), so a lost answer is settled by sending it once
-   * more; when that fails too, the original is put back and the error stands.
-   */
-  private async updateOnPbx(intended: Extension, original: Extension): Promise<void> {
+  /** An update is idempotent (the whole object), so a lost answer is settled by sending it once more. */
+  private async updateOnPbx(intended: Extension, write: PbxWrite): Promise<void> {
+    write.touched = true;
     try {
       await this.pbx.update(intended);
     } catch (error) {
+      if (error instanceof Failed) write.touched = false;
       if (!(error instanceof GatewayError)) throw error;
-      try {
-        await this.pbx.update(intended);
-      } catch {
-        await this.undo(intended.number, 'restore the extension after a failed update', () => this.pbx.update(original));
-        throw error;
-      }
+      await this.pbx.update(intended);
     }
   }
+}
 
-  /**
-   * The PBX's answer was lost and the PBX cannot be asked: the change may or may not have been
-   * applied there, while MySQL is left without it. Only an operator (pbx/sync) can settle it.
-   */
-  private inDoubt(number: string, call: string): void {
-    this.logger.error('the PBX may have applied a change whose answer was lost and it cannot be asked now: PBX and MySQL may disagree; pbx/sync reconciles', {
-      extension: number,
-      call,
-    });
-  }
-
-  private async undo(number: string, what: string, action: () => Promise<void>): Promise<void> {
-    try {
-      await action();
-      this.logger.warn('undid a PBX change after a failure', { extension: number, action: what });
-    } catch (error) {
-      // Both stores may now disagree for this extension; pbx/sync reconciles it.
-      this.logger.error('could not undo a PBX change: PBX and MySQL may disagree', {
-        extension: number,
-        action: what,
-        error: (error as Error).message,
-      });
-    }
-  }
+/** A change past its deadline stops before it writes the PBX (nothing is done yet). */
+function stopAtDeadline(scope: ChangeScope | undefined): void {
+  if (scope?.signal?.aborted) throw new DeadlinePassed();
 }

@@ -1,4 +1,4 @@
-import type { AuditScope } from '../../db/audit-scope';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed, Invalid } from '../../outcome';
 import type { ForwardName } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
@@ -57,11 +57,11 @@ export class UserService {
     }
   }
 
-  addLocal(request: LocalUserRequest, dryRun: boolean, audit?: AuditScope): Promise<{ user: UserRecord; password: string | null }> {
+  addLocal(request: LocalUserRequest, dryRun: boolean, audit?: ChangeScope): Promise<{ user: UserRecord; password: string | null }> {
     return this.local.add(request, dryRun, audit);
   }
 
-  async addRemote(request: RemoteUserRequest, dryRun: boolean, audit?: AuditScope): Promise<UserRecord> {
+  async addRemote(request: RemoteUserRequest, dryRun: boolean, audit?: ChangeScope): Promise<UserRecord> {
     const { user: address } = request;
     if (await this.domains.isLocal(address.domain)) {
       throw new Failed('domain', `${address.domain} is a local domain; use user/add_local`);
@@ -82,6 +82,7 @@ export class UserService {
         p_port: request.p_port ?? 5060,
         authid: request.authid ?? address.username,
       },
+      forward: null,
     };
     if (dryRun) {
       await this.available(address);
@@ -90,25 +91,25 @@ export class UserService {
     return this.users.insert(user, audit);
   }
 
-  async changePassword(address: SipAddress, password: string, audit?: AuditScope): Promise<void> {
+  async changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<void> {
     const user = await this.get(address);
     if (user.kind === 'local') await this.local.changePassword(address, password, audit);
     else await this.users.update(user, { password }, audit);
   }
 
-  async changeEmail(address: SipAddress, email: string, audit?: AuditScope): Promise<void> {
+  async changeEmail(address: SipAddress, email: string, audit?: ChangeScope): Promise<void> {
     const user = await this.get(address);
     if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: e-mail is kept for local users only`);
     await this.local.changeEmail(address, email, audit);
   }
 
-  async forward(address: SipAddress, changes: ForwardChanges, audit?: AuditScope): Promise<Record<ForwardName, string>> {
+  async forward(address: SipAddress, changes: ForwardChanges, audit?: ChangeScope): Promise<Record<ForwardName, string>> {
     const user = await this.get(address);
     if (user.kind === 'remote') throw new Failed('domain', `${formatSipAddress(address)} is a remote user: forwarding is set on the PBX for local users only`);
     return this.local.forward(address, changes, audit);
   }
 
-  async update(address: SipAddress, changes: UserUpdate, audit?: AuditScope): Promise<UserRecord> {
+  async update(address: SipAddress, changes: UserUpdate, audit?: ChangeScope): Promise<UserRecord> {
     if (Object.keys(changes).length === 0) {
       throw new Invalid('parameters', 'give at least one of displayname, email, dialplan, linetext, registrar, r_port, proxy, p_port, authid');
     }
@@ -120,12 +121,13 @@ export class UserService {
       const remoteOnly = REMOTE_ONLY.find((name) => changes[name] !== undefined);
       if (remoteOnly) throw new Failed('domain', `${remoteOnly} applies to remote users only`);
     }
-    if (user.kind === 'local') await this.local.update(address, changes as UserChanges, audit);
-    else await this.users.update(user, changes as UserChanges, audit);
-    return this.get(address);
+    // The answer is the record as the change left it: a read after a committed change could fail
+    // and turn it into an error (CONTRACT section 7).
+    if (user.kind === 'local') return this.local.update(address, changes as UserChanges, audit);
+    return this.users.update(user, changes as UserChanges, audit);
   }
 
-  async remove(address: SipAddress, audit?: AuditScope): Promise<void> {
+  async remove(address: SipAddress, audit?: ChangeScope): Promise<void> {
     const user = await this.get(address);
     if (user.kind === 'local') await this.local.remove(address, audit);
     else await this.users.remove(user, audit);

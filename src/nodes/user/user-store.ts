@@ -1,8 +1,10 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isDuplicateKey, isForeignKeyInUse } from '../../db/errors';
-import { withTransaction, type Connection, type Pool, type TransactionOptions } from '../../db/pool';
-import type { AuditScope } from '../../db/audit-scope';
+import type { Connection, Pool } from '../../db/pool';
+import { withTransaction, type TransactionOptions } from '../../db/transaction';
+import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
+import { parseForwardPolicy, type ForwardPolicy } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 
 export type UserKind = 'local' | 'remote';
@@ -31,11 +33,13 @@ export interface UserRecord extends UserFields {
   /** The SIP password the gateway holds; null for an extension imported from the PBX. */
   readonly password: string | null;
   readonly remote: RemoteSettings | null;
+  /** A local user's call forwards as the gateway last set them on the PBX; null while unknown. */
+  readonly forward: ForwardPolicy | null;
 }
 
 export type NewUser = Omit<UserRecord, 'id'>;
 
-export type UserChanges = Partial<UserFields & RemoteSettings & { password: string }>;
+export type UserChanges = Partial<UserFields & RemoteSettings & { password: string; forward: ForwardPolicy }>;
 
 function rowToUser(row: RowDataPacket): UserRecord {
   return {
@@ -52,13 +56,25 @@ function rowToUser(row: RowDataPacket): UserRecord {
       row.kind === 'remote'
         ? { registrar: row.registrar, r_port: row.r_port, proxy: row.proxy, p_port: row.p_port, authid: row.authid }
         : null,
+    forward: parseForwardPolicy(row.forward_policy),
   };
 }
 
-const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid';
+const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid, forward_policy';
 
 // Only these columns may be changed by update(); the names are interpolated, the values bound.
 const CHANGEABLE = new Set(['displayname', 'email', 'dialplan', 'linetext', 'password', 'registrar', 'r_port', 'proxy', 'p_port', 'authid']);
+
+function pickRemote(changes: UserChanges): Partial<RemoteSettings> {
+  const { registrar, r_port, proxy, p_port, authid } = changes;
+  return Object.fromEntries(Object.entries({ registrar, r_port, proxy, p_port, authid }).filter(([, value]) => value !== undefined));
+}
+
+/** The bound value of a change: the forward policy is kept as JSON text. */
+function columnValue(changes: UserChanges, name: string): string | number | null {
+  if (name === 'forward_policy') return changes.forward === undefined ? null : JSON.stringify(changes.forward);
+  return (changes[name as keyof Omit<UserChanges, 'forward'>] as string | number | undefined) ?? null;
+}
 
 export class UserStore {
   constructor(private readonly pool: Pool) {}
@@ -112,6 +128,12 @@ export class UserStore {
     return rows.length > 0 ? rowToUser(rows[0]) : null;
   }
 
+  /** The local user whose extension has this number (MySQL's side of an extension, for a repair). */
+  async findLocalByNumber(connection: Connection, number: string): Promise<UserRecord | null> {
+    const [rows] = await connection.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE username = ? AND kind = 'local' ORDER BY id LIMIT 1`, [number]);
+    return rows.length > 0 ? rowToUser(rows[0]) : null;
+  }
+
   /** Claims the address for a user; a parallel claim of the same address waits, then fails exists. */
   async claim(connection: Connection, address: SipAddress): Promise<void> {
     await connection.execute("INSERT INTO addresses (username, domain, owner) VALUES (?, ?, 'user')", [address.username, address.domain]);
@@ -120,8 +142,8 @@ export class UserStore {
   async insertRow(connection: Connection, user: NewUser): Promise<UserRecord> {
     const remote = user.remote;
     const [inserted] = await connection.execute<ResultSetHeader>(
-      `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid, forward_policy)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         user.username,
         user.domain,
@@ -136,6 +158,7 @@ export class UserStore {
         remote?.proxy ?? null,
         remote?.p_port ?? null,
         remote?.authid ?? null,
+        user.forward === null ? null : JSON.stringify(user.forward),
       ],
     );
     const record: UserRecord = { ...user, id: inserted.insertId };
@@ -150,9 +173,10 @@ export class UserStore {
 
   async updateRow(connection: Connection, id: number, changes: UserChanges): Promise<void> {
     const names = Object.keys(changes).filter((name) => CHANGEABLE.has(name));
+    if (changes.forward !== undefined) names.push('forward_policy');
     if (names.length === 0) return;
     await connection.execute(`UPDATE users SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE id = ?`, [
-      ...names.map((name) => changes[name as keyof UserChanges] ?? null),
+      ...names.map((name) => columnValue(changes, name)),
       id,
     ]);
   }
@@ -166,7 +190,7 @@ export class UserStore {
     await connection.execute("DELETE FROM addresses WHERE username = ? AND domain = ? AND owner = 'user'", [address.username, address.domain]);
   }
 
-  async insert(user: NewUser, audit?: AuditScope): Promise<UserRecord> {
+  async insert(user: NewUser, audit?: ChangeScope): Promise<UserRecord> {
     return this.inTransaction(
       user,
       async (connection) => {
@@ -177,11 +201,21 @@ export class UserStore {
     );
   }
 
-  async update(user: UserRecord, changes: UserChanges, audit?: AuditScope): Promise<void> {
-    await this.inTransaction(user, (connection) => this.updateRow(connection, user.id, changes), { audit });
+  /** Answers the record as committed, read in the transaction (no read after it that could fail). */
+  async update(user: UserRecord, changes: UserChanges, audit?: ChangeScope): Promise<UserRecord> {
+    return this.inTransaction(
+      user,
+      async (connection) => {
+        const locked = await this.lock(connection, user);
+        if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
+        await this.updateRow(connection, locked.id, changes);
+        return { ...locked, ...changes, remote: locked.remote && { ...locked.remote, ...pickRemote(changes) } };
+      },
+      { audit },
+    );
   }
 
-  async remove(user: UserRecord, audit?: AuditScope): Promise<void> {
+  async remove(user: UserRecord, audit?: ChangeScope): Promise<void> {
     await this.inTransaction(
       user,
       async (connection) => {
