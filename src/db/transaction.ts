@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { GatewayError } from '../outcome';
+import { Failed, GatewayError, Invalid } from '../outcome';
 import type { ChangeScope } from './change-scope';
 import { isDeadlock } from './errors';
 import type { Connection, Pool } from './pool';
@@ -75,9 +75,11 @@ async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) 
   try {
     await connection.beginTransaction();
     result = await work(connection);
-    if (scope?.signal?.aborted) throw new DeadlinePassed();
     const auditing = scope !== undefined && !scope.recorded;
     if (auditing) await scope.write(connection);
+    // No await between this check and `committing`: the deadline either stops the change here or
+    // finds it committing and waits for its outcome (registry.ts, withDeadline).
+    if (scope?.signal?.aborted) throw new DeadlinePassed();
     scope?.signal?.removeEventListener('abort', stopStatement);
     committing = true;
     if (scope) scope.committing = true;
@@ -106,6 +108,9 @@ async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) 
       // sure the server drops it now rather than when it notices, so its locks go with it.
       connection.destroy();
       void endSession(pool, threadId).catch(() => undefined);
+      if (!(error instanceof Invalid || error instanceof Failed || error instanceof GatewayError)) {
+        throw new GatewayError('db', 'the connection to the database was lost before the change was committed; nothing was changed', error);
+      }
     }
     throw error;
   }

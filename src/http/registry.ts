@@ -125,25 +125,29 @@ async function writeStreamed(response: Response, result: StreamedList): Promise<
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** A change's handle on its deadline: the scope it commits under, and how to tell it to stop. */
+interface DeadlineControl {
+  readonly scope: ChangeScope;
+  readonly stop: AbortController;
+}
+
 /**
- * A deadline is an answer, not a cancellation (CONTRACT section 7). When `milliseconds` pass, a
- * request that changes nothing (no `stop`) is answered error/internal and its late outcome ignored.
- * A change is told to stop instead: one that has not begun to commit stops before its COMMIT (and
- * undoes what it did on the PBX), one that is committing finishes; either way its own outcome is
- * the answer, so nothing answered error commits later. Only a change still running another
- * `milliseconds` after that (MySQL hanging without an answer) is answered error/db, outcome
- * unknown; its audit record, written then under its request id, keeps it from committing later
- * (the request id is unique in the audit log).
+ * A deadline is an answer, not a cancellation (CONTRACT section 7). When `milliseconds` pass, the
+ * request is answered error/internal unless its change has begun to commit; a change is told to
+ * stop first, so it stops before its COMMIT (withTransaction checks, and undoes on the PBX what it
+ * did there) and nothing answered error commits later. A change that is committing is answered by
+ * its outcome; only one still not done another `milliseconds` later (MySQL hanging without an
+ * answer) is answered error/db with its outcome unknown.
  */
-function withDeadline<T>(work: Promise<T>, milliseconds: number, stop?: AbortController): Promise<T> {
+function withDeadline<T>(work: Promise<T>, milliseconds: number, change?: DeadlineControl): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let timer = setTimeout(() => {
-      if (!stop) {
-        reject(new GatewayError('internal', `the request took longer than ${milliseconds} ms`));
+      if (change?.scope.committing) {
+        timer = setTimeout(() => reject(new GatewayError('db', `the change did not end within ${2 * milliseconds} ms; its outcome is unknown`)), milliseconds);
         return;
       }
-      stop.abort();
-      timer = setTimeout(() => reject(new GatewayError('db', `the change did not end within ${2 * milliseconds} ms; its outcome is unknown`)), milliseconds);
+      change?.stop.abort();
+      reject(new GatewayError('internal', `the request took longer than ${milliseconds} ms; nothing was changed`));
     }, milliseconds);
     Promise.resolve(work).then(
       (value) => {
@@ -272,13 +276,13 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     response: Response,
     context: NodeContext,
     beforeAnswer?: (served: Served) => Promise<void>,
-    stop?: AbortController,
+    change?: DeadlineControl,
   ): Promise<Served> {
     try {
       const params = validateParameters(node, requestParameters(request));
       // Before the work: a transaction that commits the change writes the audit record with it.
       if (context.audit) context.subject = auditSubject(params);
-      const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs, stop);
+      const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs, change);
       if (beforeAnswer) await beforeAnswer(OK);
       if (result instanceof PlainText) {
         setHeaders(response, context.requestId);
@@ -348,7 +352,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       await settling.catch((error: Error) => logger.error('could not write the audit record', { node: node.definition.path, error: error.message }));
     };
     context.audit = scope;
-    return run(node, request, response, context, settle, stop);
+    return run(node, request, response, context, settle, { scope, stop });
   }
 
   /** Everything after the rate limit and the body: the node's lookup, the client's scope, the node. */

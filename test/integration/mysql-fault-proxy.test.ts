@@ -127,6 +127,13 @@ test("'after-send' on a prepared INSERT (execute(), autocommit): the client fail
   const cached = await connect();
   const [second, third] = [uniqueId(), uniqueId()];
   await cached.execute('INSERT INTO rows_seen (id, note) VALUES (?, ?)', [second, 'prepared here']);
+  // In between, a result of 2500 rows (packets by the thousand, sequence ids wrapping past 255):
+  // the proxy must still be in step with the server's packets afterwards.
+  const [many] = await cached.query<mysql.RowDataPacket[]>(
+    'WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50) SELECT a.i FROM n AS a CROSS JOIN n AS b',
+  );
+  expect(many).toHaveLength(2500);
+  await cached.execute('SELECT note FROM rows_seen WHERE id = ?', [second]);
   const onCached = proxy.arm({ match: /^INSERT INTO rows_seen\b/, action: 'after-send' });
   expect(await failure(cached.execute('INSERT INTO rows_seen (id, note) VALUES (?, ?)', [third, 'cached, unheard']))).toMatchObject({
     code: 'PROTOCOL_CONNECTION_LOST',
@@ -159,19 +166,23 @@ test("'delay-answer' holds the answer back, then delivers it intact", async () =
   const next = performance.now();
   const [again] = await connection.query<mysql.RowDataPacket[]>('SELECT 1');
   expect(again).toEqual([{ 1: 1 }]);
-  expect(performance.now() - next).toBeLessThan(200);
+  expect(performance.now() - next).toBeLessThan(250);
 });
 
 test("'after-send' with afterMs cuts while the statement still runs on the server", async () => {
   const connection = await connect();
   const fault = proxy.arm({ match: /SLEEP/, action: 'after-send', afterMs: 100 });
   const started = performance.now();
-  const error = await failure(connection.query('SELECT SLEEP(0.5) AS slept'));
+  const error = await failure(connection.query('SELECT SLEEP(2) AS slept'));
   const elapsed = performance.now() - started;
   expect(error.code).toBe('PROTOCOL_CONNECTION_LOST');
-  expect(fault.hasFired).toBe(true);
   expect(elapsed).toBeGreaterThanOrEqual(90);
-  expect(elapsed).toBeLessThan(450);
+  expect(elapsed).toBeLessThan(1500);
+  // The server got it and is still at it (a closed socket does not stop a running statement).
+  const { threadId } = await fault.fired;
+  const [running] = await direct.query<mysql.RowDataPacket[]>('SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = ?', [threadId]);
+  expect(running).toEqual([{ INFO: 'SELECT SLEEP(2) AS slept' }]);
+  await direct.query('KILL ?', [threadId]);
 });
 
 test('a statement split over many TCP chunks is read whole', async () => {

@@ -380,7 +380,8 @@ describe('user/remove', () => {
       async () => {
         const start = gateway.pbx.calls.length;
         expect((await gateway.get('user/remove', { user })).body).toEqual(DB_ERROR);
-        expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, REMOVE, ADD]);
+        // The undo reads the PBX afresh (under a new lock) before it adds the extension back.
+        expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, REMOVE, SEARCH, ADD]);
         const after = await state(username);
         // Back with everything it had, its secret included; the PBX gave it a new _id.
         expect(after).toEqual({ ...before, pbx: { ...before.pbx, _id: expect.any(String) } });
@@ -412,7 +413,9 @@ describe('a lost answer whose check (users/search) fails once too', () => {
     await arrived(ADD, start);
     gateway.pbx.fail(SEARCH, 'http500');
     const response = await request;
-    expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, ADD, SEARCH, SEARCH]);
+    // The last search is the settling of the extension from MySQL (afresh, under a new lock) after
+    // the add did not commit; it finds nothing to undo when the add was not applied.
+    expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, ADD, SEARCH, SEARCH, ...(kind === 'timeout' ? [SEARCH] : [])]);
     const after = await state(username);
     if (kind === 'timeout-after') {
       expect(response.body).toMatchObject({ response: 'ok', password: expect.any(String) });
@@ -433,7 +436,8 @@ describe('a lost answer whose check (users/search) fails once too', () => {
     await arrived(REMOVE, start);
     gateway.pbx.fail(SEARCH, 'http500');
     const response = await request;
-    expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, REMOVE, SEARCH, SEARCH]);
+    // When the removal did not happen, the last search is the settling of the extension from MySQL.
+    expect(gateway.pbx.calls.slice(start).map((call) => call.path)).toEqual([SEARCH, REMOVE, SEARCH, SEARCH, ...(kind === 'timeout' ? [SEARCH] : [])]);
     if (kind === 'timeout-after') {
       expect(response.body).toEqual({ response: 'ok', user });
       expect(await state(username)).toEqual({ pbx: undefined, row: undefined, owner: undefined });

@@ -102,7 +102,7 @@ describe('two gateway processes on one database and one PBX', () => {
       const ready = await httpGet(`${gateway.url}/readyz`);
       expect(ready.status).toBe(200);
     }
-    expect(await rows('SELECT name FROM schema_migrations ORDER BY name')).toEqual([{ name: '001-initial-schema' }, { name: '002-audit-log' }]);
+    expect(await rows('SELECT name FROM schema_migrations ORDER BY name')).toEqual([{ name: '001-initial-schema' }, { name: '002-audit-log' }, { name: '003-consistency' }]);
     expect(await rows('SELECT domain FROM domains WHERE local = 1 ORDER BY domain')).toEqual([{ domain: 'pbx.local' }, { domain: 'second.local' }]);
   });
 

@@ -151,6 +151,7 @@ describe('loadConfig', () => {
         extensionDefaults: DEFAULT_EXTENSION_SETTINGS,
       },
       rateLimitPerMinute: 1200,
+      repairIntervalMs: 5000,
       requestTimeoutMs: 30000,
       metricsEnabled: true,
     });

@@ -56,9 +56,11 @@ export class ExtensionReconciler {
   /**
    * `template`: the extension as it was before a failed removal, whose settings a re-made one
    * keeps (its name, e-mail, password and forwards still come from MySQL). `onlyInDoubt`: do
-   * nothing when another gateway has repaired it meanwhile.
+   * nothing when another gateway has repaired it meanwhile. `secretMayDiffer` (default true): the
+   * PBX masks the secret, so a held password is sent again unless the caller knows it is unchanged.
    */
-  reconcile(number: string, options: { template?: Extension; onlyInDoubt?: boolean } = {}): Promise<Reconciled> {
+  reconcile(number: string, options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean } = {}): Promise<Reconciled> {
+    const { secretMayDiffer = true } = options;
     return withTransaction(this.pool, async (connection) => {
       await this.extensions.lock(connection, number);
       if (options.onlyInDoubt && !(await this.extensions.isInDoubt(connection, number))) return 'not in doubt';
@@ -75,8 +77,9 @@ export class ExtensionReconciler {
         done = 'removed';
       } else if (record && found) {
         const desired = withRecord(found, record);
-        // The PBX masks the secret, so a held password is always sent again.
-        const stale = record.password !== null || found.name !== desired.name || found.email !== desired.email || !sameForwardPolicy(found.forward_policy, desired.forward_policy);
+        const stale =
+          (secretMayDiffer && record.password !== null) ||
+          found.name !== desired.name || found.email !== desired.email || !sameForwardPolicy(found.forward_policy, desired.forward_policy);
         if (stale) {
           await this.pbx.update(desired);
           done = 'updated';

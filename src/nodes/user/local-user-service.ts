@@ -206,7 +206,8 @@ export class LocalUserService {
         { audit, repeatable: false },
       );
     } catch (error) {
-      throw await this.afterFailure(address.username, write, error, removed);
+      // A failed removal has not touched the secret: the extension is made again with the held one.
+      throw await this.afterFailure(address.username, write, error, { template: removed, secretMayDiffer: false });
     }
   }
 
@@ -240,7 +241,7 @@ export class LocalUserService {
         { audit, repeatable: false },
       );
     } catch (error) {
-      throw await this.afterFailure(address.username, write, error);
+      throw await this.afterFailure(address.username, write, error, { secretMayDiffer: changes.password !== undefined });
     }
   }
 
@@ -249,15 +250,15 @@ export class LocalUserService {
    * afresh from MySQL; when MySQL cannot be asked (outcome unknown) or the settling fails, the
    * extension is in doubt. Returns the error to answer.
    */
-  private async afterFailure(number: string, write: PbxWrite, error: unknown, template?: Extension): Promise<unknown> {
+  private async afterFailure(number: string, write: PbxWrite, error: unknown, settle: { template?: Extension; secretMayDiffer?: boolean } = {}): Promise<unknown> {
     if (!write.touched) return error;
     if (error instanceof CommitUnknown) {
       await this.doubts.markInDoubt(number, 'commit outcome unknown');
       return error;
     }
     try {
-      const done = await this.reconciler.reconcile(number, { template });
-      this.logger.warn('a change did not commit: its extension now holds what MySQL holds', {
+      const done = await this.reconciler.reconcile(number, settle);
+      this.logger.warn('undid a PBX change that did not commit: the extension holds what MySQL holds', {
         extension: number,
         action: done,
         error: (error as Error).message,
@@ -312,7 +313,11 @@ export class LocalUserService {
     }
   }
 
-  /** An update is idempotent (the whole object), so a lost answer is settled by sending it once more. */
+  /**
+   * An update is idempotent (the whole object), so a lost answer is settled by sending it once more.
+   * When the re-send fails too, even by a refusal, the first may have been applied: the lost
+   * answer's error stands (the caller settles the extension).
+   */
   private async updateOnPbx(intended: Extension, write: PbxWrite): Promise<void> {
     write.touched = true;
     try {
@@ -320,7 +325,9 @@ export class LocalUserService {
     } catch (error) {
       if (error instanceof Failed) write.touched = false;
       if (!(error instanceof GatewayError)) throw error;
-      await this.pbx.update(intended);
+      await this.pbx.update(intended).catch(() => {
+        throw error;
+      });
     }
   }
 }
