@@ -59,8 +59,9 @@ export class ExtensionReconciler {
    * nothing when another gateway has repaired it meanwhile. `secretMayDiffer` (default true): the
    * PBX masks the secret, so a held password is sent again unless the caller knows it is unchanged.
    */
-  reconcile(number: string, options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean } = {}): Promise<Reconciled> {
+  async reconcile(number: string, options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean } = {}): Promise<Reconciled> {
     const { secretMayDiffer = true } = options;
+    await this.extensions.ensure(number);
     return withTransaction(this.pool, async (connection) => {
       await this.extensions.lock(connection, number);
       if (options.onlyInDoubt && !(await this.extensions.isInDoubt(connection, number))) return 'not in doubt';

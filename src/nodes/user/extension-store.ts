@@ -13,16 +13,27 @@ export class ExtensionStore {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Takes the extension's row lock in the connection's transaction (made on first use); it is held
+   * Makes the extension's row when missing, on its own connection, before the transaction that
+   * locks it: concurrent inserts of one new key inside transactions deadlock each other in InnoDB,
+   * and a locking read of a missing row would take a gap lock. Call it while holding no connection
+   * of the pool (a request holding one while waiting for another can starve the pool).
+   */
+  async ensure(number: string): Promise<void> {
+    const [known] = await this.pool.execute<RowDataPacket[]>('SELECT 1 FROM pbx_extensions WHERE number = ?', [number]);
+    if (known.length === 0) await this.pool.execute('INSERT IGNORE INTO pbx_extensions (number) VALUES (?)', [number]);
+  }
+
+  /**
+   * Takes the extension's row lock (made by ensure()) in the connection's transaction; it is held
    * until the transaction ends, or until the session is lost, which is why a request that lost its
    * session settles afresh under a new lock (ExtensionReconciler) instead of using what it read.
    */
   async lock(connection: Connection, number: string): Promise<void> {
-    await connection.query(
-      `SET STATEMENT innodb_lock_wait_timeout = ${LOCK_WAIT_SECONDS} FOR
-       INSERT INTO pbx_extensions (number) VALUES (?) ON DUPLICATE KEY UPDATE number = number`,
+    const [rows] = await connection.query<RowDataPacket[]>(
+      `SET STATEMENT innodb_lock_wait_timeout = ${LOCK_WAIT_SECONDS} FOR SELECT number FROM pbx_extensions WHERE number = ? FOR UPDATE`,
       [number],
     );
+    if (rows.length === 0) throw new Error(`extension ${number} has no row in pbx_extensions: ensure() it first`);
   }
 
   /** Whether the extension is in doubt; call it under the extension's lock. */

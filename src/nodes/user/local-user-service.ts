@@ -102,6 +102,7 @@ export class LocalUserService {
       forward: emptyForwardPolicy(),
     };
     const write: PbxWrite = { touched: false };
+    await this.extensions.ensure(address.username);
     try {
       // One extension number may be asked for in several local domains, from several gateways:
       // the checks and the add hold the extension's lock, so a lost answer is never settled by
@@ -186,6 +187,7 @@ export class LocalUserService {
   async remove(address: SipAddress, audit?: ChangeScope): Promise<void> {
     const write: PbxWrite = { touched: false };
     let removed: Extension | undefined;
+    await this.extensions.ensure(address.username);
     try {
       await this.users.inTransaction(
         address,
@@ -223,6 +225,7 @@ export class LocalUserService {
     audit?: ChangeScope,
   ): Promise<{ user: UserRecord; extension: Extension }> {
     const write: PbxWrite = { touched: false };
+    await this.extensions.ensure(address.username);
     try {
       return await this.users.inTransaction(
         address,
