@@ -95,7 +95,9 @@ export function buildOpenApi(nodes: Map<string, CompiledNode>, version: string):
       version,
       description:
         'Kamailio-style provisioning nodes. Every answer is a JSON envelope with `response` (ok, invalid, failed, error) and HTTP 200; ' +
-        'GET with query parameters and POST (JSON or form) take the same parameters.',
+        'GET with query parameters and POST (JSON or form) take the same parameters. ' +
+        'A change answered `error` changed nothing, except when `cause` is `db` and `detail` says its outcome is unknown ' +
+        '(MySQL stopped answering while it committed): look again before repeating it. Local users: see README, Consistency.',
     },
     servers: [{ url: '/' }],
     tags: [...new Set([...nodes.keys()].map((path) => path.split('/')[0]))].sort().map((name) => ({ name })),
