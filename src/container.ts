@@ -53,9 +53,9 @@ export interface Container {
  */
 export function createContainer(config: Config, logger: Logger): Container {
   const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
-  // The repairer is made below; the gauge reads it when scraped.
-  let repairer: ExtensionRepairer | undefined;
-  const metrics = createMetrics(pool, () => repairer?.inDoubt ?? 0);
+  // The repairer is made below (it needs the PBX client, which reports to the metrics); the gauge
+  // reads it only when scraped.
+  const metrics = createMetrics(pool, () => repairer.inDoubt);
   const pbx = new SimotelClient(config.pbx, logger, (path, result, durationMs) => metrics.pbxCall(path, result, durationMs));
   const audit = new AuditStore(pool);
   const domains = new DomainStore(pool);
@@ -66,7 +66,7 @@ export function createContainer(config: Config, logger: Logger): Container {
   const sync = new SyncService({ users, domains, pbx, logger });
   const extensions = new ExtensionStore(pool);
   const reconciler = new ExtensionReconciler({ pool, extensions, users, pbx, extensionDefaults: config.pbx.extensionDefaults });
-  repairer = new ExtensionRepairer({ extensions, reconciler, logger, intervalMs: config.repairIntervalMs });
+  const repairer = new ExtensionRepairer({ extensions, reconciler, logger, intervalMs: config.repairIntervalMs });
   const nodes = [
     ...userNodes(
       new UserService({
@@ -104,7 +104,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     nodes,
     repairer,
     close: async () => {
-      await repairer?.stop();
+      await repairer.stop();
       await pool.end();
     },
   };
