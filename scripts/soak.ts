@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { FORWARD_KEYS, type Extension, type ForwardName, type ForwardPolicy } from '../src/pbx/extension';
-import { FAULT_KINDS, startPbxSimulator, type FaultKind, type PbxSimulator } from '../src/pbx/simulator';
+import { FAULT_KINDS, seededRandom, startPbxSimulator, type FaultKind, type PbxSimulator } from '../src/pbx/simulator';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy';
 
 // ---------------------------------------------------------------------------------------------
@@ -87,20 +87,9 @@ const IN_DOUBT_MESSAGE = 'PBX and MySQL may disagree';
 const EXAMPLES = 5;
 
 // ---------------------------------------------------------------------------------------------
-// A seeded generator (mulberry32): the plan, the cuts and the simulator's faults follow the seed.
+// The plan, the cuts and the simulator's faults follow the seed (mulberry32, from the simulator).
 
 type Random = () => number;
-
-function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: Random, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)];

@@ -74,8 +74,8 @@ export interface SimulatorOptions {
   readonly lateAnswerMs?: number;
 }
 
-/** mulberry32: a small seeded generator of numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
+/** mulberry32: a small seeded generator of numbers in [0, 1) (the simulator's faults, the soak's plan). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
