@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { Request, RequestHandler, Response } from 'express';
 import Joi from 'joi';
 import type { Logger } from '../logger';
@@ -106,7 +105,29 @@ export function validateParameters(node: CompiledNode, raw: Record<string, unkno
   return params;
 }
 
-async function writeStreamed(response: Response, result: StreamedList): Promise<void> {
+/**
+ * Waits until the client takes more ('drain'); a client that went away never drains ('close'), and
+ * one that stops reading is dropped after `stallMs`. Either way the list's reader is then closed by
+ * the caller's loop, which gives its MySQL connection back (it held one for the whole stream).
+ */
+function drained(response: Response, stallMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      response.destroy();
+      done();
+    }, stallMs);
+    response.once('drain', done);
+    response.once('close', done);
+  });
+}
+
+async function writeStreamed(response: Response, result: StreamedList, stallMs: number): Promise<void> {
   const head = JSON.stringify({ response: 'ok', ...result.head });
   response.status(200).type('application/json');
   let chunk = `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}${JSON.stringify(result.member)}:[`;
@@ -116,11 +137,11 @@ async function writeStreamed(response: Response, result: StreamedList): Promise<
     chunk += (first ? '' : ',') + JSON.stringify(item);
     first = false;
     if (chunk.length >= 16384) {
-      if (!response.write(chunk)) await once(response, 'drain');
+      if (!response.write(chunk) && !response.destroyed) await drained(response, stallMs);
       chunk = '';
     }
   }
-  response.end(`${chunk}]}`);
+  if (!response.destroyed) response.end(`${chunk}]}`);
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -289,7 +310,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
         response.status(200).type('text/plain').send(result.text);
       } else if (result instanceof StreamedList) {
         setHeaders(response, context.requestId);
-        await writeStreamed(response, result);
+        await writeStreamed(response, result, requestTimeoutMs);
       } else send(response, 200, { response: 'ok', ...result }, context.requestId);
       return OK;
     } catch (error) {
