@@ -17,7 +17,7 @@ import { CommitUnknown, DeadlinePassed } from '../../db/transaction';
 import type { ExtensionStore } from './extension-store';
 import { withRecord, type ExtensionReconciler } from './extension-reconciler';
 import type { DoubtRecorder } from './extension-repairer';
-import type { NewUser, UserChanges, UserRecord, UserStore } from './user-store';
+import { withChanges, type NewUser, type UserChanges, type UserRecord, type UserStore } from './user-store';
 
 export interface LocalUserRequest {
   readonly user: SipAddress;
@@ -140,12 +140,12 @@ export class LocalUserService {
     }
   }
 
-  changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<UserRecord> {
-    return this.change(address, { password }, (extension) => ({ ...extension, secret: password }), audit).then(({ user }) => user);
+  async changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<void> {
+    await this.change(address, { password }, (extension) => ({ ...extension, secret: password }), audit);
   }
 
-  changeEmail(address: SipAddress, email: string, audit?: ChangeScope): Promise<UserRecord> {
-    return this.change(address, { email }, (extension) => ({ ...extension, email }), audit).then(({ user }) => user);
+  async changeEmail(address: SipAddress, email: string, audit?: ChangeScope): Promise<void> {
+    await this.change(address, { email }, (extension) => ({ ...extension, email }), audit);
   }
 
   /** Fields the PBX also keeps (name, email) go to both; dialplan and linetext are provisioning-only. */
@@ -239,7 +239,7 @@ export class LocalUserService {
           // MySQL keeps what was set on the PBX, the forwards included, so its record is the whole truth.
           const recorded: UserChanges = { ...changes, forward: intended.forward_policy };
           await this.users.updateRow(connection, user.id, recorded);
-          return { user: { ...user, ...recorded }, extension: intended };
+          return { user: withChanges(user, recorded), extension: intended };
         },
         { audit, repeatable: false },
       );
@@ -280,33 +280,38 @@ export class LocalUserService {
     return extension;
   }
 
-  /** A lost answer is settled by asking whether the extension got made. */
-  private async addOnPbx(extension: Extension, write: PbxWrite): Promise<void> {
+  /**
+   * Sends one PBX write. A refusal applied nothing (`touched` is cleared, the refusal thrown); a
+   * lost answer (timeout, reset, 5xx) is returned for the caller to settle; null: it was done.
+   */
+  private async send(write: PbxWrite, call: () => Promise<void>): Promise<GatewayError | null> {
     write.touched = true;
     try {
-      await this.pbx.add(extension);
+      await call();
+      return null;
     } catch (error) {
-      if (error instanceof Failed) write.touched = false; // a refusal applied nothing
+      if (error instanceof Failed) write.touched = false;
       if (!(error instanceof GatewayError)) throw error;
-      if ((await this.findAfterLostAnswer(extension.number)) === null) throw error;
+      return error;
     }
+  }
+
+  /** A lost answer is settled by asking whether the extension got made. */
+  private async addOnPbx(extension: Extension, write: PbxWrite): Promise<void> {
+    const lost = await this.send(write, () => this.pbx.add(extension));
+    if (lost && (await this.findAfterLostAnswer(extension.number)) === null) throw lost;
   }
 
   /** A lost answer is settled by asking whether the extension is gone. */
   private async removeOnPbx(extension: Extension, write: PbxWrite): Promise<void> {
-    write.touched = true;
-    try {
-      await this.pbx.remove(extension._id as string);
-    } catch (error) {
-      if (error instanceof Failed) write.touched = false;
-      if (!(error instanceof GatewayError)) throw error;
-      if ((await this.findAfterLostAnswer(extension.number)) !== null) throw error;
-    }
+    const lost = await this.send(write, () => this.pbx.remove(extension._id as string));
+    if (lost && (await this.findAfterLostAnswer(extension.number)) !== null) throw lost;
   }
 
   /**
-   * Asks the PBX for the extension after a lost answer, once more when that question fails too:
-   * the answer decides whether the change happened, so a single failed search must not decide it.
+   * Asks the PBX for the extension after a lost answer, once more when that question fails too
+   * (refused or lost alike): the answer decides whether the change happened, so a single failed
+   * search must not decide it.
    */
   private async findAfterLostAnswer(number: string): Promise<Extension | null> {
     try {
@@ -322,14 +327,10 @@ export class LocalUserService {
    * answer's error stands (the caller settles the extension).
    */
   private async updateOnPbx(intended: Extension, write: PbxWrite): Promise<void> {
-    write.touched = true;
-    try {
-      await this.pbx.update(intended);
-    } catch (error) {
-      if (error instanceof Failed) write.touched = false;
-      if (!(error instanceof GatewayError)) throw error;
+    const lost = await this.send(write, () => this.pbx.update(intended));
+    if (lost) {
       await this.pbx.update(intended).catch(() => {
-        throw error;
+        throw lost;
       });
     }
   }

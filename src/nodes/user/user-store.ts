@@ -65,9 +65,17 @@ const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linet
 // Only these columns may be changed by update(); the names are interpolated, the values bound.
 const CHANGEABLE = new Set(['displayname', 'email', 'dialplan', 'linetext', 'password', 'registrar', 'r_port', 'proxy', 'p_port', 'authid']);
 
-function pickRemote(changes: UserChanges): Partial<RemoteSettings> {
-  const { registrar, r_port, proxy, p_port, authid } = changes;
-  return Object.fromEntries(Object.entries({ registrar, r_port, proxy, p_port, authid }).filter(([, value]) => value !== undefined));
+/** The record as `changes` leave it (the answer of a change, made without a read after its commit). */
+export function withChanges(user: UserRecord, changes: UserChanges): UserRecord {
+  const { registrar, r_port, proxy, p_port, authid, forward, ...fields } = changes;
+  const remote = { registrar, r_port, proxy, p_port, authid };
+  const changedRemote = Object.fromEntries(Object.entries(remote).filter(([, value]) => value !== undefined));
+  return {
+    ...user,
+    ...fields,
+    remote: user.remote && { ...user.remote, ...changedRemote },
+    forward: forward ?? user.forward,
+  };
 }
 
 /** The bound value of a change: the forward policy is kept as JSON text. */
@@ -209,7 +217,7 @@ export class UserStore {
         const locked = await this.lock(connection, user);
         if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
         await this.updateRow(connection, locked.id, changes);
-        return { ...locked, ...changes, remote: locked.remote && { ...locked.remote, ...pickRemote(changes) } };
+        return withChanges(locked, changes);
       },
       { audit },
     );
