@@ -6,7 +6,7 @@
 // before the run (so the database is fresh) and again at the end.
 //
 // Optional environment: BENCH_SECONDS (autocannon seconds per run, default 3), BENCH_ROUNDS
-// (default 20), BENCH_WARMUP_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_SERVER_NODE_ARGS
+// (default 20), BENCH_WARMUP_SECONDS (default 10), BENCH_CONNECTIONS (default 32), BENCH_SERVER_NODE_ARGS
 // (node options for the server children, the same for all of them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,9 +27,6 @@ const GATEWAY_LOG_LEVEL = 'info';
 // Auth stays on: the bench is a client with an admin token of its own (sent to both servers).
 const BENCH_TOKEN = randomBytes(24).toString('base64url');
 const AUTHORIZATION = `Bearer ${BENCH_TOKEN}`;
-// The limiter stays in the path, with a limit no benchmark run reaches (the configured default,
-// 1200 a minute per token, would answer 429 within the first second).
-const GATEWAY_RATE_LIMIT = 10_000_000;
 
 const RANGE_START = 4790000000;
 const RANGE_SIZE = 1_000_000;
@@ -47,7 +44,8 @@ function setting(name: string, fallback: number, low: number, high: number): num
 const RUN_SECONDS = setting('BENCH_SECONDS', 3, 1, 120);
 const ROUNDS = setting('BENCH_ROUNDS', 20, 1, 40);
 const WARMUP_SECONDS = setting('BENCH_WARMUP_SECONDS', 10, 0, 60);
-const CONNECTIONS = setting('BENCH_CONNECTIONS', 50, 1, 500);
+// 32: the most requests in flight a token may keep (CONTRACT section 3); the limits stay at their defaults.
+const CONNECTIONS = setting('BENCH_CONNECTIONS', 32, 1, 500);
 // Extra node options for every server child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof to profile them all).
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 
@@ -180,7 +178,7 @@ interface Answer {
   readonly ms: number;
 }
 
-function call(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number): Promise<Answer> {
+function call(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number, through: http.Agent = agent): Promise<Answer> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise<Answer>((resolve, reject) => {
     const started = performance.now();
@@ -188,7 +186,7 @@ function call(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: num
       url,
       {
         method,
-        agent,
+        agent: through,
         headers: payload
           ? { Authorization: AUTHORIZATION, 'Content-Type': 'application/json', 'Content-Length': payload.length }
           : { Authorization: AUTHORIZATION },
@@ -540,6 +538,64 @@ async function benchThroughput(gateway: Child, bare: Child, plain: Child): Promi
   rows.push({ target: '[4] gateway log level', measured: `${GATEWAY_LOG_LEVEL} (stdout piped, ${lines.toLocaleString('en-US')} lines)`, goal: 'info, not a TTY', met: true });
 }
 
+/** Times user/get, one after another with a 10 ms pause, while `load` runs; returns the sorted latencies and the non-ok count. */
+async function probeUserGet(gateway: Child, load: Promise<unknown>): Promise<{ times: number[]; failures: number }> {
+  const probe = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let done = false;
+  void load.finally(() => (done = true));
+  const times: number[] = [];
+  let failures = 0;
+  while (!done) {
+    const answer = await call('GET', `${gateway.url}/api/user/get?user=${encodeURIComponent(REMOTE_USER)}`, undefined, 60_000, probe);
+    times.push(answer.ms);
+    if (answer.status !== 200 || !answer.body.includes('"response":"ok"')) failures += 1;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  probe.destroy();
+  return { times: times.sort((a, b) => a - b), failures };
+}
+
+function tally(answers: readonly Answer[]): string {
+  const counts = new Map<string, number>();
+  for (const answer of answers) {
+    const text = answer.body.subarray(0, 200).toString();
+    const key = `${answer.status} ${/"response":"(\w+)"/.exec(text)?.[1] ?? '?'}${/"cause":"(\w+)"/.exec(text) ? `/${/"cause":"(\w+)"/.exec(text)?.[1]}` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, count]) => `${count} × ${key}`).join(', ');
+}
+
+/**
+ * Issue 9, finding 2: one client must not monopolise the pool. user/get is timed while 20 workers
+ * re-add the 1M range (write token) and while 20 clients read the whole 1M pool at full speed.
+ */
+async function benchFairPool(gateway: Child): Promise<void> {
+  const FLOOD_SECONDS = 10;
+  console.log(`\n[6] user/get while one token floods the pool (MYSQL_POOL_SIZE 10, MYSQL_LONG_WORK_CONNECTIONS default)`);
+  const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+  const deadline = performance.now() + FLOOD_SECONDS * 1000;
+  const ranges: Answer[] = [];
+  const flood = Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (performance.now() < deadline) {
+        ranges.push(await call('POST', `${gateway.url}/api/numbers/add_range`, { start: `+${RANGE_START}`, end: `+${RANGE_START + RANGE_SIZE - 1}` }, 120_000, floodAgent));
+      }
+    }),
+  );
+  const during = await probeUserGet(gateway, flood);
+  info(`20 workers re-adding the 1M range for ${FLOOD_SECONDS} s (then until their last call ends): ${tally(ranges)}`);
+  info(`user/get: ${during.times.length} calls, ${during.failures} not ok; median ${percentile(during.times, 0.5).toFixed(2)} ms, p99 ${percentile(during.times, 0.99).toFixed(2)} ms, max ${during.times[during.times.length - 1].toFixed(2)} ms`);
+  figure('[6] user/get p99 during an add_range flood', `${percentile(during.times, 0.99).toFixed(2)} ms (median ${percentile(during.times, 0.5).toFixed(2)} ms)`, '< 100 ms', percentile(during.times, 0.99) < 100 && during.failures === 0);
+
+  const lists = Promise.all(Array.from({ length: 20 }, () => call('GET', `${gateway.url}/api/numbers/list`, undefined, 300_000, floodAgent)));
+  const reading = await probeUserGet(gateway, lists);
+  const listed = await lists;
+  info(`20 clients reading the whole 1M pool at full speed: ${tally(listed)}; bytes each ${listed[0]?.body.length.toLocaleString('en-US')}; slowest ${(Math.max(...listed.map((answer) => answer.ms)) / 1000).toFixed(1)} s`);
+  info(`user/get: ${reading.times.length} calls, ${reading.failures} not ok; median ${percentile(reading.times, 0.5).toFixed(2)} ms, p99 ${percentile(reading.times, 0.99).toFixed(2)} ms, max ${reading.times[reading.times.length - 1].toFixed(2)} ms`);
+  figure('[6] user/get p99 during 20 full lists', `${percentile(reading.times, 0.99).toFixed(2)} ms (median ${percentile(reading.times, 0.5).toFixed(2)} ms)`, '< 100 ms', percentile(reading.times, 0.99) < 100 && reading.failures === 0);
+  floodAgent.destroy();
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function dropDatabase(): Promise<void> {
@@ -594,13 +650,12 @@ async function main(): Promise<void> {
     NUMBERS_MAX_RANGE: String(RANGE_SIZE),
     AUTH_DISABLED: 'false',
     API_TOKENS: `bench:${BENCH_TOKEN}:admin`,
-    RATE_LIMIT_PER_MINUTE: String(GATEWAY_RATE_LIMIT),
     ...extra,
   });
   const loader = await startChild('gateway', GATEWAY_MAIN, gatewayEnv(), 'pbx-gateway listening', 60_000);
   info(`gateway pid ${loader.pid} at ${loader.url} (LOG_LEVEL=${GATEWAY_LOG_LEVEL}, pool 10)`);
   info(
-    `gateway auth on (API_TOKENS=bench:<random>:admin, sent as Authorization: Bearer), RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT.toLocaleString('en-US')} (limiter in the path, never reached); other settings as configured`,
+    `gateway auth on (API_TOKENS=bench:<random>:admin, sent as Authorization: Bearer); limits at their defaults (MAX_IN_FLIGHT 32, so the throughput runs use ${CONNECTIONS} connections); other settings as configured`,
   );
 
   await benchAddRange(loader);
@@ -614,6 +669,7 @@ async function main(): Promise<void> {
     10_000,
   );
   envelope(added, 'user/add_remote');
+  await benchFairPool(loader);
   // Section 4 compares freshly started servers, each started the same way and warmed up the same,
   // so that the gateway and its copy without metrics differ in nothing but the counters.
   await stopChild(loader);

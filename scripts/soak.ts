@@ -20,6 +20,9 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { FORWARD_KEYS, type Extension, type ForwardName, type ForwardPolicy } from '../src/pbx/extension';
 import { FAULT_KINDS, seededRandom, startPbxSimulator, type FaultKind, type PbxSimulator } from '../src/pbx/simulator';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy';
+import { openKeyFile } from '../src/secrets/key-file';
+import type { SecretBox } from '../src/secrets/secret-box';
+import { openStoredSecret } from '../src/secrets/secrets-at-rest';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -66,6 +69,9 @@ const MYSQL = { host: '127.0.0.1', port: 3306, user: 'root' } as const;
 const DATABASE = 'pbxgw_soak';
 const ROOT = path.resolve(__dirname, '..', '..');
 const GATEWAY_MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
+// The gateways' key (the same default as theirs, under the checkout): the soak opens the passwords
+// MySQL holds sealed with it to compare them with the PBX's secrets.
+const SECRETS_KEY_FILE = path.resolve(ROOT, process.env.SECRETS_KEY_FILE || path.join('secrets', 'secrets.key'));
 
 const PBX_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -409,7 +415,8 @@ function spawnGateway(index: number, proxy: TcpProxy, simulator: PbxSimulator, w
       HOST: '127.0.0.1',
       PORT: '0',
       AUTH_DISABLED: 'true',
-      RATE_LIMIT_PER_MINUTE: '0',
+      // All workers come from one address; with auth off, MAX_IN_FLIGHT counts per address.
+      MAX_IN_FLIGHT: String(Math.max(32, workers)),
       LOG_LEVEL: 'info',
       PBX_TIMEOUT_MS: String(PBX_TIMEOUT_MS),
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
@@ -419,6 +426,7 @@ function spawnGateway(index: number, proxy: TcpProxy, simulator: PbxSimulator, w
       PBX_API_KEY: simulator.credentials.apiKey,
       PBX_USERNAME: simulator.credentials.username,
       PBX_PASSWORD: simulator.credentials.password,
+      SECRETS_KEY_FILE,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -621,6 +629,7 @@ async function runRequests(
   cuts: readonly Cut[],
   gateways: readonly Gateway[],
   reader: mysql.Connection,
+  secrets: SecretBox,
   aborted: () => boolean,
 ): Promise<Phase> {
   const origin = performance.now();
@@ -666,11 +675,11 @@ async function runRequests(
   // once every request's outcome is known, by the same rule as the final state.
   let samples = 0;
   let sampleErrors = 0;
-  const forwardColumn = (await tableColumns(reader, 'users'))?.has('forward_policy') ?? false;
+  const columns = await userColumns(reader);
   const sampler = async () => {
     while (!requestsOver && !aborted()) {
       try {
-        await observer.readUsers(reader, forwardColumn);
+        await observer.readUsers(reader, columns, secrets);
         await observer.readOthers(reader);
         samples += 1;
       } catch {
@@ -721,7 +730,22 @@ async function tableColumns(connection: mysql.Connection, table: string): Promis
   return rows.length === 0 ? null : new Set(rows.map((row) => String(row.name)));
 }
 
-function rowToUserRow(row: RowDataPacket): UserRow {
+/** The password a row holds, opened (a value that does not open shows as such, and disagrees with the PBX). */
+function heldPassword(row: RowDataPacket, secrets: SecretBox): string | null {
+  try {
+    return openStoredSecret(secrets, { id: Number(row.id), username: row.username, domain: row.domain, sealed: row.secret ?? null, clear: row.password });
+  } catch {
+    return '(a stored password that does not open)';
+  }
+}
+
+/** users' columns read by the checks (secret and forward_policy when the schema has them). */
+async function userColumns(connection: mysql.Connection): Promise<string> {
+  const columns = (await tableColumns(connection, 'users')) ?? new Set<string>();
+  return ['id', 'username', 'domain', 'kind', 'displayname', 'email', 'password', 'secret', 'forward_policy'].filter((name) => columns.has(name)).join(', ');
+}
+
+function rowToUserRow(row: RowDataPacket, secrets: SecretBox): UserRow {
   return {
     id: Number(row.id),
     address: `${row.username}@${row.domain}`,
@@ -729,17 +753,15 @@ function rowToUserRow(row: RowDataPacket): UserRow {
     kind: String(row.kind),
     displayname: String(row.displayname),
     email: String(row.email),
-    password: row.password === null ? null : String(row.password),
+    password: heldPassword(row, secrets),
     forwardPolicy: 'forward_policy' in row ? (row.forward_policy === null ? null : String(row.forward_policy)) : undefined,
   };
 }
 
-async function snapshot(connection: mysql.Connection, simulator: PbxSimulator): Promise<Snapshot> {
+async function snapshot(connection: mysql.Connection, simulator: PbxSimulator, secrets: SecretBox): Promise<Snapshot> {
   const forwardColumn = (await tableColumns(connection, 'users'))?.has('forward_policy') ?? false;
-  const [rows] = await connection.query<RowDataPacket[]>(
-    `SELECT id, username, domain, kind, displayname, email, password${forwardColumn ? ', forward_policy' : ''} FROM users`,
-  );
-  const users = new Map(rows.map((row) => [`${row.username}@${row.domain}`, rowToUserRow(row)]));
+  const [rows] = await connection.query<RowDataPacket[]>(`SELECT ${await userColumns(connection)} FROM users`);
+  const users = new Map(rows.map((row) => [`${row.username}@${row.domain}`, rowToUserRow(row, secrets)]));
   let inDoubt: number | null = null;
   if ((await tableColumns(connection, 'pbx_extensions'))?.has('in_doubt_since')) {
     const [counted] = await connection.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM pbx_extensions WHERE in_doubt_since IS NOT NULL');
@@ -809,13 +831,13 @@ interface Settled {
  * as the answer is known: no agreement, or an agreement that began in the window and held STABLE_MS
  * (extensions still in doubt are then invariant 7's finding). Bounded by the window plus STABLE_MS.
  */
-async function settle(connection: mysql.Connection, simulator: PbxSimulator, settleMs: number): Promise<Settled> {
+async function settle(connection: mysql.Connection, simulator: PbxSimulator, secrets: SecretBox, settleMs: number): Promise<Settled> {
   const origin = performance.now();
   let agreeingSince: number | null = null;
   let cleanSince: number | null = null;
   for (;;) {
     const now = performance.now() - origin;
-    const state = await snapshot(connection, simulator);
+    const state = await snapshot(connection, simulator, secrets);
     const found = disagreements(state);
     const doubt = state.inDoubt !== null && state.inDoubt > 0;
     agreeingSince = found.length === 0 ? (agreeingSince ?? now) : null;
@@ -1005,12 +1027,15 @@ class Observer {
     this.record(values, [...LOCAL_USERS, ...REMOTE_USERS].map(userKey), ts, te);
   }
 
-  async readUsers(connection: mysql.Connection, forwardColumn: boolean): Promise<void> {
+  async readUsers(connection: mysql.Connection, columns: string, secrets: SecretBox): Promise<void> {
     const ts = this.now();
-    const [rows] = await connection.query<RowDataPacket[]>(
-      `SELECT id, username, domain, kind, displayname, email, password${forwardColumn ? ', forward_policy' : ''} FROM users`,
+    const [rows] = await connection.query<RowDataPacket[]>(`SELECT ${columns} FROM users`);
+    this.users(
+      rows.map((row) => rowToUserRow(row, secrets)),
+      forwardsFromMysql,
+      ts,
+      this.now(),
     );
-    this.users(rows.map(rowToUserRow), forwardsFromMysql, ts, this.now());
   }
 
   /** Phones, aliases and numbers: one statement each, each its own read. */
@@ -1214,6 +1239,8 @@ async function main(): Promise<number> {
   );
 
   await dropDatabase();
+  // Made here when missing, so that the gateways starting together find it.
+  const secrets = openKeyFile(SECRETS_KEY_FILE).box;
   const simulator = await startPbxSimulator({ lateAnswerMs: LATE_ANSWER_MS });
   resources.simulator = simulator;
   // The simulator keeps every call for tests; here only their number matters.
@@ -1234,14 +1261,14 @@ async function main(): Promise<number> {
   const connection = await mysql.createConnection({ ...MYSQL, database: DATABASE, connectTimeout: 5000 });
   try {
     simulator.setRandomFaults({ rate: settings.pbxFaultRate, seed: faultSeed });
-    const phase = await runRequests(settings, plan, cuts, gateways, connection, () => interrupted);
+    const phase = await runRequests(settings, plan, cuts, gateways, connection, secrets, () => interrupted);
     simulator.setRandomFaults(null);
     await Promise.all(resources.proxies.map((proxy) => (proxy.isCut ? restoreProxy(proxy) : Promise.resolve())));
     const faults = simulator.faultCounts();
     if (interrupted) return 130;
     process.stdout.write(`soak: ${phase.done.length} requests in ${(phase.durationMs / 1000).toFixed(1)} s; faults off, proxies restored; settling\n`);
 
-    const settled = await settle(connection, simulator, settings.settleSeconds * 1000);
+    const settled = await settle(connection, simulator, secrets, settings.settleSeconds * 1000);
     pbxCalls += simulator.calls.splice(0).length;
     const running = gateways.filter((gateway) => gateway.exit === null).length;
     const { done } = phase;

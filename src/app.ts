@@ -5,10 +5,21 @@ import type { NodeDefinition } from './http/node';
 import { buildOpenApi } from './http/openapi';
 import { compileNodes, nodeDispatcher, type RequestObserver } from './http/registry';
 import helmet from 'helmet';
-import { clientOf, type Authenticator } from './http/auth';
-import { RateLimiter } from './http/rate-limit';
+import type { Authenticator } from './http/auth';
+import { Gatekeeper, type Admission } from './http/gatekeeper';
+import { LongWorkGate } from './http/long-work';
+import { noteDuplicateKeys } from './http/duplicate-keys';
 import type { Metrics } from './http/metrics';
 import type { AuditStore } from './nodes/audit/audit-store';
+
+export interface AppLimits {
+  /** Requests a minute per token without its own rate_per_minute; 0: none. */
+  readonly ratePerMinute: number;
+  readonly maxInFlight: number;
+  readonly unauthenticatedPerMinute: number;
+  /** MySQL connections long work may hold at once. */
+  readonly longWorkConnections: number;
+}
 
 /** A dependency /readyz asks; `check` rejects when the part does not answer. */
 export interface ReadinessCheck {
@@ -28,11 +39,13 @@ export interface AppDeps {
   readonly authenticator?: Authenticator | null;
   readonly audit?: AuditStore;
   readonly metrics?: Metrics;
-  /** Requests per minute per client token (per address without one); 0 or absent: no limit. */
-  readonly rateLimitPerMinute?: number;
+  /** CONTRACT section 3's limits (README, Limits); absent: none. */
+  readonly limits?: AppLimits;
   readonly requestTimeoutMs?: number;
   /** How many extensions are in doubt (CONTRACT section 7), shown in /readyz. */
   readonly inDoubt?: () => number;
+  /** Whether the app is served over HTTPS: only then is Strict-Transport-Security sent. */
+  readonly tls?: boolean;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -49,7 +62,8 @@ function sendEnvelope(response: Response, status: number, cause: string, detail:
   response.status(status).type('application/json').send(JSON.stringify({ response: outcome, cause, detail }));
 }
 
-const RATE_WINDOW_MS = 60_000;
+/** How long /readyz answers from its last look (anonymous callers cannot make it ask more often). */
+const READINESS_CACHE_MS = 2000;
 
 const API_SECURITY_HEADERS: readonly [string, string][] = [
   ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
@@ -57,22 +71,33 @@ const API_SECURITY_HEADERS: readonly [string, string][] = [
   ['X-Frame-Options', 'DENY'],
   ['Referrer-Policy', 'no-referrer'],
   ['Cross-Origin-Resource-Policy', 'same-origin'],
-  ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
 ];
-const docsHeaders = helmet();
+// Sent only over HTTPS: over plain HTTP a browser ignores it (RFC 6797 section 8.1), and it would
+// claim a protection this listener does not give.
+const STRICT_TRANSPORT_SECURITY: [string, string] = ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'];
 
 /** The express app; it never listens, so tests drive it with supertest. */
 export function createApp(deps: AppDeps): express.Express {
   const { logger, readiness, version = '0.0.0', bodyLimit = 64 * 1024 } = deps;
   const nodes = compileNodes(deps.nodes);
   const openApi = buildOpenApi(nodes, version);
-  const { authenticator = null, metrics, rateLimitPerMinute = 0 } = deps;
+  const { authenticator = null, metrics, limits } = deps;
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 30_000;
+  const gatekeeper = new Gatekeeper({
+    authenticator,
+    logger,
+    ratePerMinute: limits?.ratePerMinute ?? 0,
+    maxInFlight: limits?.maxInFlight ?? Infinity,
+    unauthenticatedPerMinute: limits?.unauthenticatedPerMinute ?? 0,
+  });
+  const securityHeaders = deps.tls ? [...API_SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY] : API_SECURITY_HEADERS;
+  const docsHeaders = helmet(deps.tls ? {} : { strictTransportSecurity: false });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
   // The nodes come first: one layer, which passes every other path on (docs/decisions/005).
-  const parseJson = express.json({ limit: bodyLimit });
+  const parseJson = express.json({ limit: bodyLimit, verify: noteDuplicateKeys });
   const parseForm = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 100 });
   const readBody = (request: Request, response: Response): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -85,12 +110,12 @@ export function createApp(deps: AppDeps): express.Express {
     nodeDispatcher(nodes, {
       logger,
       observers: [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])],
-      authenticator,
+      gatekeeper,
+      longWork: limits ? new LongWorkGate(limits.longWorkConnections, requestTimeoutMs) : undefined,
       audit: deps.audit,
-      requestTimeoutMs: deps.requestTimeoutMs,
-      rateLimiter: rateLimitPerMinute > 0 ? new RateLimiter(rateLimitPerMinute, RATE_WINDOW_MS) : undefined,
+      requestTimeoutMs,
       readBody,
-      headers: API_SECURITY_HEADERS.flat(),
+      headers: securityHeaders.flat(),
     }),
   );
 
@@ -98,7 +123,7 @@ export function createApp(deps: AppDeps): express.Express {
   // set, whose policy is built for pages.
   app.use((request, response, next) => {
     if (request.path.startsWith('/api/docs')) return docsHeaders(request, response, next);
-    for (const [name, value] of API_SECURITY_HEADERS) response.setHeader(name, value);
+    for (const [name, value] of securityHeaders) response.setHeader(name, value);
     next();
   });
 
@@ -106,7 +131,10 @@ export function createApp(deps: AppDeps): express.Express {
     response.json({ status: 'ok' });
   });
 
-  app.get('/readyz', async (_request, response) => {
+  // One look at a time, answered from for READINESS_CACHE_MS: however many callers, MySQL and the
+  // PBX are asked at most once per period (the PBX ping takes no PBX concurrency slot either).
+  let lastLook: { at: number; look: Promise<{ checks: Record<string, string>; failing: string[] }> } | null = null;
+  const look = async () => {
     const results = await Promise.all(
       readiness.map(async ({ name, check }) => {
         try {
@@ -118,27 +146,35 @@ export function createApp(deps: AppDeps): express.Express {
         }
       }),
     );
-    const failing = results.filter((result) => !result.ok).map((result) => result.name);
-    const checks = Object.fromEntries(results.map((result) => [result.name, result.ok ? 'ok' : 'failing']));
+    return {
+      failing: results.filter((result) => !result.ok).map((result) => result.name),
+      checks: Object.fromEntries(results.map((result) => [result.name, result.ok ? 'ok' : 'failing'])),
+    };
+  };
+  app.get('/readyz', async (_request, response) => {
+    const now = Date.now();
+    if (lastLook === null || now - lastLook.at >= READINESS_CACHE_MS) lastLook = { at: now, look: look() };
+    const { checks, failing } = await lastLook.look;
     // Extensions in doubt do not make the gateway unready (it repairs them itself), but they are shown.
     const inDoubt = deps.inDoubt?.() ?? 0;
     response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing, extensions_in_doubt: inDoubt });
   });
 
   // Prometheus scrapes with a read token (or none when auth is off).
+  // Every scope includes read, so any admitted client may scrape.
   app.get('/metrics', async (request, response) => {
-    const client = authenticator ? clientOf(authenticator, request) : null;
-    if (authenticator && !client) {
-      response.setHeader('WWW-Authenticate', 'Bearer');
-      sendEnvelope(response, 401, 'auth', 'send a token with scope read');
-      return;
+    const admission = admit(request, response);
+    if (!admission) return;
+    try {
+      if (!metrics) {
+        sendEnvelope(response, 404, 'node', 'metrics are off');
+        return;
+      }
+      response.setHeader('Content-Type', metrics.registry.contentType);
+      response.send(await metrics.registry.metrics());
+    } finally {
+      admission.release();
     }
-    if (!metrics) {
-      sendEnvelope(response, 404, 'node', 'metrics are off');
-      return;
-    }
-    response.setHeader('Content-Type', metrics.registry.contentType);
-    response.send(await metrics.registry.metrics());
   });
 
   app.get('/api/openapi.json', (_request, response) => {
@@ -146,9 +182,23 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'pbx-gateway API' }));
 
+  // Anything else needs a token too: an anonymous caller learns nothing of what exists.
   app.use((request, response) => {
+    const admission = admit(request, response);
+    if (!admission) return;
+    admission.release();
     sendEnvelope(response, 404, 'node', `nothing at ${request.path}`);
   });
+
+  /** Auth and limits outside the nodes (/metrics, unknown paths): the admission, or null once refused. */
+  function admit(request: Request, response: Response): Admission | null {
+    const admission = gatekeeper.admit(request);
+    const { refusal } = admission;
+    if (refusal === null) return admission;
+    for (let index = 0; index < refusal.headers.length; index += 2) response.setHeader(refusal.headers[index], refusal.headers[index + 1]);
+    sendEnvelope(response, refusal.status, refusal.cause, refusal.detail, refusal.outcome);
+    return null;
+  }
 
   const bodyErrors: ErrorRequestHandler = (error, _request, response, next) => {
     if (response.headersSent) {
@@ -156,7 +206,7 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     // A body refused by its parser never reached the header layer (the nodes come before it).
-    for (const [name, value] of API_SECURITY_HEADERS) response.setHeader(name, value);
+    for (const [name, value] of securityHeaders) response.setHeader(name, value);
     const { type, status, expose } = error as { type?: string; status?: number; expose?: boolean };
     if (type === 'entity.too.large') sendEnvelope(response, 413, 'body', `the body is larger than ${bodyLimit} bytes`);
     // body-parser's refusals carry a type, but not all: a body that fails to inflate (Content-Encoding

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Joi from 'joi';
+import { MIN_TOKEN_BITS, tokenStrengthBits } from './http/auth';
 import { DEFAULT_EXTENSION_SETTINGS, EXTENSION_SETTING_NAMES, type ExtensionSettings } from './pbx/extension';
 
 export type Scope = 'read' | 'write' | 'admin';
@@ -22,6 +23,28 @@ export interface PbxConfig {
   readonly maxConcurrency: number;
   /** Field values for a new extension (users/add), over the seed's defaults. */
   readonly extensionDefaults: ExtensionSettings;
+  /** PBX_CA_FILE: a PEM bundle trusted for an https PBX_URL beside the system's roots; empty or absent: the system's only. */
+  readonly caFile?: string;
+  /** PBX_ALLOW_HTTP: lets PBX_URL be http:// to a host that is not loopback (the credentials then cross the network in clear). */
+  readonly allowHttp?: boolean;
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE: both set, the gateway serves HTTPS only; both empty, plain HTTP. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** What the listening socket tolerates from clients (src/listener.ts). */
+export interface ListenerConfig {
+  /** The longest a client may take to send a request's headers. */
+  readonly headersTimeoutMs: number;
+  /** The longest a client may take to send a whole request, headers and body. */
+  readonly receiveTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept open. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections open at once; more are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 export interface Config {
@@ -34,15 +57,31 @@ export interface Config {
   readonly numbersMaxRange: number;
   readonly authDisabled: boolean;
   readonly apiTokens: readonly ApiToken[];
-  /** Requests per minute per client token (per address without one); 0 turns the limit off. */
+  /** Requests per minute per client token unless the token has its own; 0 (the default): no such limit. */
   readonly rateLimitPerMinute: number;
+  /** A client's requests in flight past which it gets 429 (CONTRACT section 3: 32). */
+  readonly maxInFlight: number;
+  /** Requests a minute without a known token, per source address, before 429 (CONTRACT section 3: 60). */
+  readonly unauthenticatedPerMinute: number;
+  /** How many MySQL connections long work (full lists, add_range, pbx/sync) may hold at once. */
+  readonly longWorkConnections: number;
+  /** The longest a request waits for a MySQL connection before error/db. */
+  readonly mysqlAcquireTimeoutMs: number;
   /** The longest a request may take before the client is answered error/internal. */
   readonly requestTimeoutMs: number;
   /** Whether /metrics is served and request counters are kept (off only to measure their cost). */
   readonly metricsEnabled: boolean;
   /** How often extensions in doubt are repaired (CONTRACT section 7: within 30 s). */
   readonly repairIntervalMs: number;
+  /** The key the held passwords are sealed with (CONTRACT section 9): an absolute path, made on the first start. */
+  readonly secretsKeyFile: string;
   readonly pbx: PbxConfig;
+  /** NODE_ENV; `production` refuses the built-in PBX simulator. */
+  readonly nodeEnv: string;
+  readonly tls: TlsConfig;
+  readonly listener: ListenerConfig;
+  /** Where the admin token made at start (no API_TOKENS) is written, mode 0600; relative to the working directory. */
+  readonly startTokenFile: string;
 }
 
 /** A setting that stops the start: the message is the one line the operator sees. */
@@ -62,15 +101,30 @@ const ENVIRONMENT: Record<string, string> = {
   AUTH_DISABLED: 'authDisabled',
   API_TOKENS: 'apiTokens',
   RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute',
+  MAX_IN_FLIGHT: 'maxInFlight',
+  UNAUTHENTICATED_PER_MINUTE: 'unauthenticatedPerMinute',
+  MYSQL_LONG_WORK_CONNECTIONS: 'longWorkConnections',
+  MYSQL_ACQUIRE_TIMEOUT_MS: 'mysqlAcquireTimeoutMs',
   REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
   METRICS_ENABLED: 'metricsEnabled',
   REPAIR_INTERVAL_MS: 'repairIntervalMs',
+  SECRETS_KEY_FILE: 'secretsKeyFile',
   PBX_MAX_CONCURRENCY: 'pbx.maxConcurrency',
   PBX_URL: 'pbx.url',
   PBX_API_KEY: 'pbx.apiKey',
   PBX_USERNAME: 'pbx.username',
   PBX_PASSWORD: 'pbx.password',
   PBX_TIMEOUT_MS: 'pbx.timeoutMs',
+  PBX_CA_FILE: 'pbx.caFile',
+  PBX_ALLOW_HTTP: 'pbx.allowHttp',
+  NODE_ENV: 'nodeEnv',
+  TLS_CERT_FILE: 'tls.certFile',
+  TLS_KEY_FILE: 'tls.keyFile',
+  HEADERS_TIMEOUT_MS: 'listener.headersTimeoutMs',
+  RECEIVE_TIMEOUT_MS: 'listener.receiveTimeoutMs',
+  KEEP_ALIVE_TIMEOUT_MS: 'listener.keepAliveTimeoutMs',
+  MAX_CONNECTIONS: 'listener.maxConnections',
+  START_TOKEN_FILE: 'startTokenFile',
 };
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -116,10 +170,17 @@ const schema = Joi.object<Config>({
   numbersMaxRange: Joi.number().integer().min(1).max(100_000_000).required(),
   authDisabled: Joi.boolean().required(),
   apiTokens: Joi.array().items(tokenSchema).unique('name').unique('token').required(),
-  rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(1200),
+  rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(0),
+  maxInFlight: Joi.number().integer().min(1).max(100_000).default(32),
+  unauthenticatedPerMinute: Joi.number().integer().min(0).max(10_000_000).default(60),
+  // Default: a quarter of the pool (at least one), so the rest always serves short requests.
+  longWorkConnections: Joi.number().integer().min(1).max(200),
+  mysqlAcquireTimeoutMs: Joi.number().integer().min(100).max(600_000).default(10_000),
   requestTimeoutMs: Joi.number().integer().min(100).max(600_000).default(30_000),
   metricsEnabled: Joi.boolean().default(true),
   repairIntervalMs: Joi.number().integer().min(100).max(25_000).default(5000),
+  // Relative to the working directory, as an operator typing the setting means it.
+  secretsKeyFile: Joi.string().min(1).default('secrets/secrets.key').custom((value: string) => path.resolve(value)),
   pbx: Joi.object({
     url: Joi.string()
       .allow('')
@@ -133,7 +194,21 @@ const schema = Joi.object<Config>({
     timeoutMs: Joi.number().integer().min(1).max(600_000).required(),
     maxConcurrency: Joi.number().integer().min(1).max(1000).default(8),
     extensionDefaults: Joi.object(Object.fromEntries(EXTENSION_SETTING_NAMES.map((name) => [name, Joi.string().allow('').max(255)]))),
+    caFile: Joi.string().allow('').default(''),
+    allowHttp: Joi.boolean().default(false),
   }).required(),
+  nodeEnv: Joi.string().allow('').default('development'),
+  tls: Joi.object({
+    certFile: Joi.string().allow('').default(''),
+    keyFile: Joi.string().allow('').default(''),
+  }).default(),
+  listener: Joi.object({
+    headersTimeoutMs: Joi.number().integer().min(100).max(600_000).default(10_000),
+    receiveTimeoutMs: Joi.number().integer().min(100).max(3_600_000).default(30_000),
+    keepAliveTimeoutMs: Joi.number().integer().min(1).max(600_000).default(5_000),
+    maxConnections: Joi.number().integer().min(1).max(1_000_000).default(1000),
+  }).default(),
+  startTokenFile: Joi.string().min(1).default('secrets/start-token'),
 });
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -205,6 +280,40 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Settings that are each well-formed but do not fit together. */
+function checkListener(config: Config): void {
+  const { certFile, keyFile } = config.tls;
+  if (certFile !== '' && keyFile === '') throw new ConfigError('TLS_KEY_FILE: required when TLS_CERT_FILE is set (set both for HTTPS, or neither)');
+  if (keyFile !== '' && certFile === '') throw new ConfigError('TLS_CERT_FILE: required when TLS_KEY_FILE is set (set both for HTTPS, or neither)');
+  const { headersTimeoutMs, receiveTimeoutMs } = config.listener;
+  if (headersTimeoutMs > receiveTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS: ${headersTimeoutMs} is longer than RECEIVE_TIMEOUT_MS (${receiveTimeoutMs}), which covers the headers too`);
+  }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: a PBX there is reached without crossing a network. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Whether the PBX credentials would cross a network in clear (an http PBX_URL to a host that is not loopback). */
+export function isCleartextPbx(pbx: PbxConfig): boolean {
+  if (pbx.url === '') return false;
+  const url = new URL(pbx.url);
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname);
+}
+
+// Checked here rather than in the PBX client, so every entry point (npm start, npm run sync) refuses
+// it before the first call, and the client's own tests may still talk to nock over http.
+function checkPbxTransport(pbx: PbxConfig): void {
+  if (pbx.allowHttp || !isCleartextPbx(pbx)) return;
+  throw new ConfigError(
+    `PBX_URL: http:// to ${new URL(pbx.url).hostname} would send PBX_API_KEY and the Basic credentials in clear; ` +
+      'use https:// (PBX_CA_FILE for a private CA), or set PBX_ALLOW_HTTP=true to accept that',
+  );
+}
+
 /**
  * Validates a raw configuration object (already merged) and returns it typed and frozen.
  * Tests call this with their own objects instead of touching process.env.
@@ -217,8 +326,19 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     const message = detail.message.replace(/^"[^"]*" /, '');
     throw new ConfigError(`${where} ${message}`);
   }
+  for (const token of value.apiTokens) {
+    const bits = tokenStrengthBits(token.token);
+    if (bits < MIN_TOKEN_BITS) {
+      throw new ConfigError(
+        `API_TOKENS: the token named ${token.name} is too weak (about ${bits} bits, at least ${MIN_TOKEN_BITS} needed); use 32 random bytes, e.g. openssl rand -base64 32`,
+      );
+    }
+  }
+  checkListener(value);
+  checkPbxTransport(value.pbx);
+  const longWorkConnections = Math.min(value.mysqlPoolSize, value.longWorkConnections ?? Math.max(1, Math.floor(value.mysqlPoolSize / 4)));
   const pbx = value.pbx as PbxConfig & { extensionDefaults?: Partial<ExtensionSettings> };
-  return deepFreeze({ ...value, pbx: { ...pbx, extensionDefaults: { ...DEFAULT_EXTENSION_SETTINGS, ...pbx.extensionDefaults } } });
+  return deepFreeze({ ...value, longWorkConnections, pbx: { ...pbx, extensionDefaults: { ...DEFAULT_EXTENSION_SETTINGS, ...pbx.extensionDefaults } } });
 }
 
 /** Reads config/default.json, config/local.json, then environment variables (which win). */

@@ -29,6 +29,14 @@ import { ExtensionStore } from './nodes/user/extension-store';
 import { ExtensionReconciler } from './nodes/user/extension-reconciler';
 import { ExtensionRepairer } from './nodes/user/extension-repairer';
 import { userNodes } from './nodes/user/user-nodes';
+import type { SecretBox } from './secrets/secret-box';
+import { SecretsStore } from './secrets/secrets-store';
+import { TokenStore } from './nodes/tokens/token-store';
+import { TokenService, TokenSync } from './nodes/tokens/token-service';
+import { tokenNodes } from './nodes/tokens/token-nodes';
+
+/** A streamed list's statement time limit: 1,000,000 numbers reach a client reading 100 kB/s in about 3 minutes. */
+const STREAM_STATEMENT_SECONDS = 600;
 
 export interface Container {
   readonly config: Config;
@@ -41,9 +49,14 @@ export interface Container {
   readonly metrics: Metrics;
   /** Null when AUTH_DISABLED=true. */
   readonly authenticator: Authenticator | null;
+  /** Keeps the authenticator in step with the tokens in MySQL; null when auth is off. */
+  readonly tokenSync: TokenSync | null;
   readonly nodes: readonly NodeDefinition[];
   /** Repairs extensions in doubt; start() runs it, tests may call repairNow(). */
   readonly repairer: ExtensionRepairer;
+  /** The key the held passwords are sealed with, and the rows that hold them (CONTRACT section 9). */
+  readonly secrets: SecretBox;
+  readonly secretsStore: SecretsStore;
   close(): Promise<void>;
 }
 
@@ -51,22 +64,28 @@ export interface Container {
  * The one place that builds the pool, the PBX client, the stores and the services, and declares
  * the nodes. `config.pbx.url` must be set by now (start() puts the simulator's there when unset).
  */
-export function createContainer(config: Config, logger: Logger): Container {
-  const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize);
+export function createContainer(config: Config, logger: Logger, secrets: SecretBox): Container {
+  const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize, {
+    acquireTimeoutMs: config.mysqlAcquireTimeoutMs,
+    statementSeconds: Math.ceil(config.requestTimeoutMs / 1000),
+  });
   // The repairer is made below (it needs the PBX client, which reports to the metrics); the gauge
   // reads it only when scraped.
   const metrics = createMetrics(pool, () => repairer.inDoubt);
   const pbx = new SimotelClient(config.pbx, logger, (path, result, durationMs) => metrics.pbxCall(path, result, durationMs));
   const audit = new AuditStore(pool);
   const domains = new DomainStore(pool);
-  const users = new UserStore(pool);
+  const users = new UserStore(pool, secrets);
   const phones = new PhoneStore(pool);
   const aliases = new AliasStore(pool);
-  const numbers = new NumbersStore(pool);
+  const numbers = new NumbersStore(pool, STREAM_STATEMENT_SECONDS);
   const sync = new SyncService({ users, domains, pbx, logger });
   const extensions = new ExtensionStore(pool);
   const reconciler = new ExtensionReconciler({ pool, extensions, users, pbx, extensionDefaults: config.pbx.extensionDefaults });
   const repairer = new ExtensionRepairer({ extensions, reconciler, logger, intervalMs: config.repairIntervalMs });
+  const authenticator = config.authDisabled ? null : new Authenticator(config.apiTokens);
+  const tokens = new TokenStore(pool);
+  const tokenSync = authenticator ? new TokenSync({ tokens, authenticator, logger }) : null;
   const nodes = [
     ...userNodes(
       new UserService({
@@ -90,6 +109,7 @@ export function createContainer(config: Config, logger: Logger): Container {
     ...domainNodes(new DomainService({ domains })),
     ...pbxNodes(sync),
     ...auditNodes(audit),
+    ...tokenNodes(new TokenService({ tokens, authenticator })),
   ];
   return {
     config,
@@ -100,11 +120,15 @@ export function createContainer(config: Config, logger: Logger): Container {
     sync,
     audit,
     metrics,
-    authenticator: config.authDisabled ? null : new Authenticator(config.apiTokens),
+    authenticator,
+    tokenSync,
     nodes,
     repairer,
+    secrets,
+    secretsStore: new SecretsStore(pool),
     close: async () => {
       await repairer.stop();
+      await tokenSync?.stop();
       await pool.end();
     },
   };

@@ -7,6 +7,8 @@ export interface RequestLine {
   readonly method: string;
   /** The token's name; a key named `token` would read as a secret. */
   readonly client: string | undefined;
+  /** The client's address (the socket's peer). */
+  readonly address: string | undefined;
   readonly outcome: string;
   readonly cause: string | undefined;
   readonly status: number;
@@ -107,9 +109,10 @@ function isoTimestamp(): string {
 function requestLineText(line: RequestLine): string {
   const client = line.client === undefined ? '' : `"client":${JSON.stringify(line.client)},`;
   const cause = line.cause === undefined ? '' : `"cause":${JSON.stringify(line.cause)},`;
+  const address = line.address === undefined ? '' : `"address":${JSON.stringify(line.address)},`;
   return (
     `{"level":"info","message":"request","request_id":"${line.request_id}","node":${JSON.stringify(line.node)},"method":"${line.method}",` +
-    `${client}"outcome":"${line.outcome}",${cause}"status":${line.status},"duration_ms":${line.duration_ms},"timestamp":"${isoTimestamp()}"}\n`
+    `${client}${address}"outcome":"${line.outcome}",${cause}"status":${line.status},"duration_ms":${line.duration_ms},"timestamp":"${isoTimestamp()}"}\n`
   );
 }
 

@@ -1,5 +1,4 @@
 import type { Server, ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { createApp, type AppDeps, type ReadinessCheck } from './app';
 import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
 import type { Config } from './config';
@@ -7,12 +6,18 @@ import { createContainer, type Container } from './container';
 import { ensureDatabase, parseMysqlUrl } from './db/pool';
 import { migrate } from './db/migrate';
 import type { Logger } from './logger';
-import { ConfigError } from './config';
+import { ConfigError, isCleartextPbx } from './config';
 import { isDatabaseError } from './db/errors';
+import { openKeyFile } from './secrets/key-file';
+import { openSecretsAtRest } from './secrets/secrets-at-rest';
+import { createListener, logListenerErrors } from './listener';
+import { shownPath, writeStartToken } from './start-token';
+import { readListenerCredentials, readPbxTrust } from './tls-files';
 
 export interface Running {
   readonly server: Server;
   readonly container: Container;
+  /** http://host:port, or https:// when TLS_CERT_FILE and TLS_KEY_FILE are set. */
   readonly url: string;
   /** The built-in PBX simulator, when no PBX_URL was configured. */
   readonly simulator: PbxSimulator | null;
@@ -34,15 +39,22 @@ export function appDeps(container: Container, version: string): AppDeps {
     authenticator: container.authenticator,
     audit: container.audit,
     metrics: container.config.metricsEnabled ? container.metrics : undefined,
-    rateLimitPerMinute: container.config.rateLimitPerMinute,
+    limits: {
+      ratePerMinute: container.config.rateLimitPerMinute,
+      maxInFlight: container.config.maxInFlight,
+      unauthenticatedPerMinute: container.config.unauthenticatedPerMinute,
+      longWorkConnections: container.config.longWorkConnections,
+    },
     requestTimeoutMs: container.config.requestTimeoutMs,
     inDoubt: () => container.repairer.inDoubt,
+    tls: container.config.tls.certFile !== '',
   };
 }
 
 /**
- * With no API_TOKENS and auth not disabled, one random admin token is made for this run and shown
- * once, on stderr, in the start banner: `npm start` works out of the box without an open gateway.
+ * With no API_TOKENS and auth not disabled, one random admin token is made for this run and written
+ * to START_TOKEN_FILE (mode 0600); stderr says where, never the token: `npm start` works out of the
+ * box without an open gateway.
  */
 function withStartTokens(config: Config, logger: Logger): Config {
   if (config.authDisabled) {
@@ -50,10 +62,9 @@ function withStartTokens(config: Config, logger: Logger): Config {
     return config;
   }
   if (config.apiTokens.length > 0) return config;
-  const token = randomBytes(32).toString('base64url');
+  const token = writeStartToken(config.startTokenFile);
   process.stderr.write(
-    '\npbx-gateway: no API_TOKENS configured; this run accepts one admin token, shown only here:\n' +
-      `  Authorization: Bearer ${token}\n` +
+    `\npbx-gateway: no API_TOKENS configured; this run's admin token is in ${shownPath(config.startTokenFile)} (mode 0600)\n` +
       '  (set API_TOKENS=name:token:scope,... to choose your own; see README)\n\n',
   );
   return { ...config, apiTokens: [{ name: 'generated-admin', token, scope: 'admin' }] };
@@ -76,18 +87,28 @@ function describeDatabaseFailure(error: unknown, config: Config): ConfigError {
   );
 }
 
-/** Prepares the database (create, migrate, merge LOCAL_DOMAINS) and builds the services. */
+/**
+ * Prepares the database (create, migrate, merge LOCAL_DOMAINS, check the secrets key and seal what
+ * is held in clear) and builds the services.
+ */
 export async function prepare(config: Config, logger: Logger): Promise<Container> {
   const target = parseMysqlUrl(config.mysqlUrl);
+  // The key first: a bad key file stops the start before the database is touched.
+  const key = openKeyFile(config.secretsKeyFile);
+  if (key.created) {
+    logger.warn('made a new secrets key (SECRETS_KEY_FILE); back it up: without it the passwords the gateway holds are lost', { key_file: key.path });
+  }
   try {
     await ensureDatabase(target);
   } catch (error) {
     throw isDatabaseError(error) ? describeDatabaseFailure(error, config) : error;
   }
-  const container = createContainer(config, logger);
+  const container = createContainer(config, logger, key.box);
   try {
     await migrate(container.pool, logger);
+    await openSecretsAtRest({ pool: container.pool, store: container.secretsStore, box: key.box, keyFile: key.path }, logger);
     await container.domains.mergeLocalDomains(config.localDomains);
+    await container.tokenSync?.refresh();
   } catch (error) {
     await container.close().catch(() => undefined);
     throw isDatabaseError(error) ? describeDatabaseFailure(error, config) : error;
@@ -95,8 +116,30 @@ export async function prepare(config: Config, logger: Logger): Promise<Container
   return container;
 }
 
+/**
+ * What stops a start before anything is made: the TLS files (read once here; the PBX client reads
+ * PBX_CA_FILE again when it is made), and the simulator where it must not run.
+ */
+function checkBeforeStart(config: Config, logger: Logger): ReturnType<typeof readListenerCredentials> {
+  const credentials = readListenerCredentials(config.tls);
+  if (credentials && credentials.validTo.getTime() < Date.now()) {
+    logger.warn('the certificate in TLS_CERT_FILE has expired: clients will refuse it', { valid_to: credentials.validTo.toISOString() });
+  }
+  if (config.pbx.caFile) readPbxTrust(config.pbx.caFile);
+  if (!config.pbx.url && config.nodeEnv === 'production') {
+    throw new ConfigError('PBX_URL: required when NODE_ENV=production; the built-in simulator is for development and tests');
+  }
+  if (isCleartextPbx(config.pbx)) {
+    logger.warn('PBX_ALLOW_HTTP=true: the PBX API key and Basic credentials cross the network in clear; use an https PBX_URL', {
+      pbx_host: new URL(config.pbx.url).host,
+    });
+  }
+  return credentials;
+}
+
 /** Starts the gateway: database, app, listening socket; stop() closes them in order. */
 export async function start(configured: Config, logger: Logger, version: string): Promise<Running> {
+  const credentials = checkBeforeStart(configured, logger);
   let config = withStartTokens(configured, logger);
   let simulator: PbxSimulator | null = null;
   if (!config.pbx.url) {
@@ -110,18 +153,28 @@ export async function start(configured: Config, logger: Logger, version: string)
   });
   const app = createApp(appDeps(container, version));
   container.repairer.start();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, () => resolve(listening));
-    listening.once('error', reject);
+  container.tokenSync?.start();
+  const server = createListener(app, {
+    limits: config.listener,
+    credentials,
+    logger,
+    observer: config.metricsEnabled ? container.metrics.requests : undefined,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   }).catch(async (error: NodeJS.ErrnoException) => {
     await container.close();
     await simulator?.close();
     throw new ConfigError(`PORT: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`);
   });
-  server.keepAliveTimeout = 65_000;
-  // A keep-alive connection would hold server.close() up until it times out (65 s). While stopping,
-  // each new answer tells its client to close the connection, and a connection whose answer is out
-  // is closed at once (keepAliveTimeout 1 ms). Nothing is tracked per request until then: a listener
+  logListenerErrors(server, logger);
+  // A keep-alive connection would hold server.close() up until it times out (KEEP_ALIVE_TIMEOUT_MS).
+  // While stopping, each new answer tells its client to close the connection, and a connection whose
+  // answer is out is closed at once (keepAliveTimeout 1 ms). Nothing is tracked per request until then: a listener
   // per answer cost every read a few microseconds.
   let stopping = false;
   server.prependListener('request', (_request, response: ServerResponse) => {
@@ -129,7 +182,8 @@ export async function start(configured: Config, logger: Logger, version: string)
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host}:${port}`;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${credentials ? 'https' : 'http'}://${host}:${port}`;
   return {
     server,
     container,

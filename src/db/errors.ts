@@ -1,6 +1,6 @@
 // Which thrown errors mean "the database did not do its job" (error/db rather than error/internal).
 
-const CONNECTION_CODES = /^(ECONN|PROTOCOL_|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EPIPE|EAI_AGAIN|ER_)/;
+const CONNECTION_CODES = /^(ECONN|PROTOCOL_|POOL_|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EPIPE|EAI_AGAIN|ER_)/;
 
 export function isDatabaseError(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;

@@ -23,6 +23,9 @@ export function errorToEnvelope(error: unknown): MappedError {
   if (error instanceof GatewayError) {
     return { envelope: { response: 'error', cause: error.cause, detail: error.detail }, logged: error.origin ?? error };
   }
+  if ((error as { code?: unknown } | null)?.code === 'POOL_ACQUIRE_TIMEOUT') {
+    return { envelope: { response: 'error', cause: 'db', detail: 'the database is busy: no connection came free in time; try again shortly' }, logged: error };
+  }
   if (isDatabaseError(error)) {
     return { envelope: { response: 'error', cause: 'db', detail: 'the database did not answer as expected' }, logged: error };
   }

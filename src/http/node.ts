@@ -53,6 +53,11 @@ export interface NodeDefinition<Params = Record<string, unknown>> {
   readonly answers: Record<string, string>;
   /** The failed/invalid causes the node can give besides parameter checks, for the OpenAPI document. */
   readonly failures?: Record<string, string>;
+  /**
+   * Work that may hold a MySQL connection for long (a whole list, a range of numbers, a sync): it
+   * runs on a bounded share of the pool, so it never starves the short requests (README, Limits).
+   */
+  readonly longWork?: boolean;
   /** Whether the answer is plain text instead of the JSON envelope. */
   readonly plainText?: boolean;
   handle(params: Params & { user?: SipAddress }, context: NodeContext): Promise<NodeResult>;

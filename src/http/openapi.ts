@@ -60,8 +60,11 @@ function operation(node: CompiledNode, method: 'get' | 'post'): JsonObject {
       403: refusal('failed/scope: the token lacks the scope.'),
       413: refusal('The body is too large.'),
       429: {
-        ...refusal('failed/rate: more than RATE_LIMIT_PER_MINUTE requests from this client in the current one-minute window.'),
-        headers: { 'Retry-After': { description: 'Seconds until the window ends.', schema: { type: 'integer', minimum: 1 } } },
+        ...refusal(
+          'failed/rate: more than MAX_IN_FLIGHT (32) requests of this token in flight, or past its rate_per_minute; ' +
+            'or, without a known token, more than UNAUTHENTICATED_PER_MINUTE (60) such requests from this address in the current minute.',
+        ),
+        headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 1 } } },
       },
     },
   };

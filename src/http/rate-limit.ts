@@ -3,6 +3,8 @@ export interface RateDecision {
   readonly allowed: boolean;
   /** Seconds until the counts start again (at least 1). */
   readonly resetSeconds: number;
+  /** Whether this is the first refusal of the key in its window (to log it once). */
+  readonly first: boolean;
 }
 
 /**
@@ -21,7 +23,8 @@ export class RateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  take(key: string): RateDecision {
+  /** Counts one request of `key`; `limit` overrides the limiter's own for this key (a token's rate_per_minute). */
+  take(key: string, limit = this.limit): RateDecision {
     const now = this.now();
     if (now >= this.windowEnds) {
       this.counts = new Map();
@@ -30,8 +33,9 @@ export class RateLimiter {
     const count = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, count);
     return {
-      allowed: count <= this.limit,
+      allowed: count <= limit,
       resetSeconds: Math.max(1, Math.ceil((this.windowEnds - now) / 1000)),
+      first: count === limit + 1,
     };
   }
 }

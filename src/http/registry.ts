@@ -5,10 +5,11 @@ import type { Logger } from '../logger';
 import { GatewayError, Invalid } from '../outcome';
 import { redact } from '../logger';
 import type { ChangeScope } from '../db/change-scope';
-import { ipKeyGenerator } from 'express-rate-limit';
-import type { RateLimiter } from './rate-limit';
 import type { AuditRecord, AuditStore } from '../nodes/audit/audit-store';
-import { presentedToken, scopeIncludes, tokenDigest, type Authenticator, type Client } from './auth';
+import { scopeIncludes, type Client } from './auth';
+import { sourceAddress, type Gatekeeper } from './gatekeeper';
+import type { LongWorkGate } from './long-work';
+import { duplicateKeyOf } from './duplicate-keys';
 import { formatSipAddress, type SipAddress } from '../values/sip-address';
 import { errorToEnvelope, type Envelope, type Outcome } from './envelope';
 import { PlainText, StreamedList, type NodeContext, type NodeDefinition, type NodeResult } from './node';
@@ -60,6 +61,8 @@ function requestParameters(request: Request): Record<string, unknown> {
   const query = request.query as Record<string, unknown>;
   if (request.method !== 'POST' || request.body === undefined) return query;
   if (!isPlainObject(request.body)) throw new Invalid('body', 'the body must be a JSON object or a form');
+  const duplicate = duplicateKeyOf(request);
+  if (duplicate !== undefined) throw new Invalid(duplicate, `${duplicate} is given twice`);
   // No prototype: a body member named __proto__ stays a member (and is refused as unknown)
   // instead of becoming the prototype, whose members the schema would then take as parameters.
   const merged: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, query);
@@ -127,6 +130,8 @@ function drained(response: Response, stallMs: number): Promise<void> {
   });
 }
 
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 async function writeStreamed(response: Response, result: StreamedList, stallMs: number): Promise<void> {
   const head = JSON.stringify({ response: 'ok', ...result.head });
   response.status(200).type('application/json');
@@ -138,6 +143,9 @@ async function writeStreamed(response: Response, result: StreamedList, stallMs: 
     first = false;
     if (chunk.length >= 16384) {
       if (!response.write(chunk) && !response.destroyed) await drained(response, stallMs);
+      // Rows already buffered resolve the loop in microtasks only: without a turn of the event
+      // loop per chunk, a long list would hold every other request until it ends.
+      else await yieldToEventLoop();
       chunk = '';
     }
   }
@@ -186,14 +194,14 @@ function withDeadline<T>(work: Promise<T>, milliseconds: number, change?: Deadli
 export interface DispatcherOptions {
   readonly logger: Logger;
   readonly observers?: readonly RequestObserver[];
-  /** Null when auth is off (AUTH_DISABLED=true). */
-  readonly authenticator?: Authenticator | null;
+  /** Who a request comes from and whether it may go on (auth and limits); absent: everyone, unlimited. */
+  readonly gatekeeper?: Gatekeeper;
+  /** Bounds the MySQL connections long work (full lists, add_range, sync) holds at once. */
+  readonly longWork?: LongWorkGate;
   /** Where changes and refused changes are recorded. */
   readonly audit?: AuditStore;
   /** The longest a node may take before the client gets error/internal (the work itself goes on). */
   readonly requestTimeoutMs?: number;
-  /** Requests per client and minute; absent: no limit. */
-  readonly rateLimiter?: RateLimiter;
   /** Parses a request body (JSON or form) into request.body; rejects as body-parser does. */
   readonly readBody?: (request: Request, response: Response) => Promise<void>;
   /** Headers every node answer carries (security headers), as a flat name, value list. */
@@ -207,6 +215,19 @@ interface Served {
 }
 
 const OK: Served = { outcome: 'ok', status: 200 };
+
+/** Without a gatekeeper: everyone, unlimited. */
+const OPEN = { client: null, refusal: null, release: () => undefined } as const;
+
+/** The refusal of a body its parser refused: 413 when too large, else 400 (CONTRACT section 3); null for anything else. */
+function bodyRefusal(error: unknown): [Served, string] | null {
+  const { type, limit, status, expose } = error as { type?: string; limit?: number; status?: number; expose?: boolean };
+  if (type === undefined && !(expose === true && typeof status === 'number' && status >= 400 && status < 500)) return null;
+  if (type === 'entity.too.large') return [{ outcome: 'invalid', cause: 'body', status: 413 }, `the body is larger than ${limit ?? 'the limit of'} bytes`];
+  // body-parser's refusals carry a type, but not all: a body that fails to inflate (Content-Encoding
+  // gzip or br over bytes that are not) is a bare client error; either way the body does not parse.
+  return [{ outcome: 'invalid', cause: 'body', status: 400 }, 'the body does not parse'];
+}
 
 const AUDIT_VALUE_MAX = 256;
 
@@ -258,7 +279,7 @@ function isNodePath(path: string): boolean {
  * it changes something), one log line and the observers.
  */
 export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: DispatcherOptions): RequestHandler {
-  const { logger, observers = [], authenticator = null, audit, requestTimeoutMs = 30_000, rateLimiter, readBody, headers = [] } = options;
+  const { logger, observers = [], gatekeeper, longWork, audit, requestTimeoutMs = 30_000, readBody, headers = [] } = options;
 
   /**
    * Writes a JSON answer with one writeHead of a flat header list: the security headers, the
@@ -283,13 +304,6 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     response.setHeader('X-Request-Id', requestId);
   }
 
-  /** The rate limit's key: the client a known token names, else the address (README: limits). */
-  function rateKey(request: Request, token: string | null, client: Client | null): string {
-    if (client) return `client:${client.name}`;
-    if (token !== null && authenticator === null) return `token:${tokenDigest(token)}`;
-    return `address:${ipKeyGenerator(request.ip ?? '')}`;
-  }
-
   /** Serves one node; `beforeAnswer` runs once the outcome is known and before the client hears it. */
   async function run(
     node: CompiledNode,
@@ -299,8 +313,11 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     beforeAnswer?: (served: Served) => Promise<void>,
     change?: DeadlineControl,
   ): Promise<Served> {
+    let leave: (() => void) | null = null;
     try {
       const params = validateParameters(node, requestParameters(request));
+      // Long work waits its turn for one of a bounded share of the pool, held until its answer is out.
+      if (longWork && node.definition.longWork) leave = await longWork.enter();
       // Before the work: a transaction that commits the change writes the audit record with it.
       if (context.audit) context.subject = auditSubject(params);
       const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs, change);
@@ -324,6 +341,8 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       if (response.headersSent) response.destroy();
       else send(response, 200, mapped.envelope, context.requestId);
       return served;
+    } finally {
+      leave?.();
     }
   }
 
@@ -390,10 +409,6 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     if (request.method !== 'GET' && request.method !== 'POST') {
       return refuse(response, requestId, { outcome: 'invalid', cause: 'method', status: 405 }, 'use GET or POST', ['Allow', 'GET, POST']);
     }
-    if (authenticator && !client) {
-      const detail = 'send a known token as Authorization: Bearer <token> or X-API-Key';
-      return refuse(response, requestId, { outcome: 'invalid', cause: 'auth', status: 401 }, detail, ['WWW-Authenticate', 'Bearer']);
-    }
     if (client && !scopeIncludes(client.scope, node.definition.scope)) {
       if (audit && changes(node)) {
         await audit
@@ -401,6 +416,16 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
           .catch((error: Error) => logger.error('could not write the audit record', { node: path, error: error.message }));
       }
       return refuse(response, requestId, { outcome: 'failed', cause: 'scope', status: 403 }, `${path} needs a token with scope ${node.definition.scope}`);
+    }
+    // The body is read only now, for a known client on a node it may call (an anonymous body is never read).
+    if (readBody && hasBody(request)) {
+      try {
+        await readBody(request, response);
+      } catch (error) {
+        const refusal = bodyRefusal(error);
+        if (refusal === null) throw error;
+        return refuse(response, requestId, ...refusal);
+      }
     }
     if (request.method === 'POST' && request.body === undefined && hasBody(request)) {
       const detail = 'send parameters as application/json or application/x-www-form-urlencoded';
@@ -417,6 +442,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       node: path,
       method: request.method,
       client: client?.name,
+      address: sourceAddress(request),
       outcome: served.outcome,
       cause: served.cause,
       status: served.status,
@@ -435,24 +461,24 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     const requestId = randomUUID();
     const path = url.slice(API_PREFIX.length);
     const node = nodes.get(path);
-    const token = presentedToken(request.headers);
-    const client = authenticator ? authenticator.identify(token) : null;
-    if (rateLimiter) {
-      const decision = rateLimiter.take(rateKey(request, token, client));
-      if (!decision.allowed) {
-        const detail = `more than ${rateLimiter.limit} requests a minute; try again later`;
-        const served = refuse(response, requestId, { outcome: 'failed', cause: 'rate', status: 429 }, detail, ['Retry-After', String(decision.resetSeconds)]);
-        finish(request, path, node !== undefined, client, served, started, requestId);
-        return;
-      }
+    // Auth and limits come first: an anonymous caller learns nothing (not even 404) and sends no body.
+    const admission = gatekeeper?.admit(request) ?? OPEN;
+    const { client, refusal } = admission;
+    if (refusal) {
+      const served = refuse(response, requestId, { outcome: refusal.outcome, cause: refusal.cause, status: refusal.status }, refusal.detail, refusal.headers);
+      finish(request, path, node !== undefined, client, served, started, requestId);
+      return;
     }
-    const serving = () =>
-      serve(request, response, path, node, client, started, requestId).then(
-        (served) => finish(request, path, node !== undefined, client, served, started, requestId),
-        next,
-      );
-    // A request without a body skips both parsers (they would leave request.body undefined).
-    if (readBody && hasBody(request)) readBody(request, response).then(serving, next);
-    else void serving();
+    serve(request, response, path, node, client, started, requestId).then(
+      (served) => {
+        admission.release();
+        finish(request, path, node !== undefined, client, served, started, requestId);
+      },
+      (error: unknown) => {
+        admission.release();
+        next(error);
+      },
+    );
   };
 }
+

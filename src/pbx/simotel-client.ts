@@ -4,6 +4,7 @@ import axios, { AxiosError, type AxiosInstance } from 'axios';
 import type { PbxConfig } from '../config';
 import type { Logger } from '../logger';
 import { Failed, GatewayError } from '../outcome';
+import { readPbxTrust } from '../tls-files';
 import type { Extension } from './extension';
 import type { PbxClient } from './pbx-client';
 
@@ -60,7 +61,14 @@ export class SimotelClient implements PbxClient {
       headers: { 'X-APIKEY': config.apiKey, 'Content-Type': 'application/json' },
       auth: { username: config.username, password: config.password },
       httpAgent: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 16 }),
+      // The PBX's certificate is always verified (whatever NODE_TLS_REJECT_UNAUTHORIZED says), against
+      // the system's roots and, with PBX_CA_FILE, a private CA's.
+      httpsAgent: new https.Agent({
+        keepAlive: true,
+        maxSockets: 16,
+        rejectUnauthorized: true,
+        ...(config.caFile ? { ca: readPbxTrust(config.caFile) } : {}),
+      }),
       // Statuses are judged below; axios must not turn them into errors carrying the request config.
       validateStatus: () => true,
       maxRedirects: 0,
@@ -71,15 +79,30 @@ export class SimotelClient implements PbxClient {
   }
 
   async find(number: string): Promise<Extension | null> {
-    const data = await this.call('/pbx/users/search', { alike: false, conditions: { number } });
+    const data = await this.search({ number });
     // The PBX may also return similar numbers: keep the exact one only.
-    const found = (Array.isArray(data) ? (data as Extension[]) : []).find((extension) => extension?.number === number);
+    const found = (data as (Extension | null)[]).find((extension) => extension?.number === number);
     return found ?? null;
   }
 
   async list(): Promise<Extension[]> {
-    const data = await this.call('/pbx/users/search', { alike: false, conditions: {} });
-    return Array.isArray(data) ? (data as Extension[]).filter((extension) => typeof extension?.number === 'string') : [];
+    const data = await this.search({});
+    // An entry without a number cannot be told from a missing extension: pbx/sync with prune=true
+    // would remove its user. The whole answer is refused instead.
+    if (!data.every((extension) => typeof (extension as Extension | null)?.number === 'string')) {
+      throw new GatewayError('pbx', 'the PBX answered a list with an entry that has no number', { path: '/pbx/users/search' });
+    }
+    return data as Extension[];
+  }
+
+  /**
+   * users/search's `data` is an array (CONTRACT section 6). Anything else (null, "", an object) is not
+   * "no extensions": read as such, pbx/sync with prune=true would remove every local user.
+   */
+  private async search(conditions: { number?: string }): Promise<unknown[]> {
+    const data = await this.call('/pbx/users/search', { alike: false, conditions });
+    if (!Array.isArray(data)) throw new GatewayError('pbx', 'the PBX answered a list that is not a list', { path: '/pbx/users/search', data: typeof data });
+    return data;
   }
 
   async add(extension: Extension): Promise<void> {
@@ -95,17 +118,19 @@ export class SimotelClient implements PbxClient {
     await this.call('/pbx/users/remove', { _id: id });
   }
 
+  /** /readyz's look: outside the concurrency bound, so it never takes a slot from real work. */
   async ping(): Promise<void> {
-    await this.call('/setting/ping/act', {});
+    await this.call('/setting/ping/act', {}, false);
   }
 
-  private async call(path: string, body: unknown): Promise<unknown> {
+  private async call(path: string, body: unknown, bounded = true): Promise<unknown> {
     const started = performance.now();
     const elapsed = () => performance.now() - started;
     let status: number;
     let answer: SimotelAnswer | null;
     try {
-      const response = await this.slots.run(() => this.http.post<SimotelAnswer>(path, body));
+      const send = () => this.http.post<SimotelAnswer>(path, body);
+      const response = await (bounded ? this.slots.run(send) : send());
       status = response.status;
       answer = response.data && typeof response.data === 'object' ? response.data : null;
     } catch (error) {

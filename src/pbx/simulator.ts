@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { MASKED_SECRET, type Extension } from './extension';
 
@@ -51,6 +52,8 @@ export interface PbxSimulator {
   extension(number: string): Extension | undefined;
   /** Queues a fault for the next call to `path`. */
   fail(path: string, kind: FaultKind): void;
+  /** Answers the next call to `path` with HTTP 200 and `body`, without applying it: an answer of a shape the simulator never gives. */
+  answerOnce(path: string, body: unknown): void;
   /** Turns random faults on (or changes them), or off with null. */
   setRandomFaults(faults: RandomFaults | null): void;
   /** How many faults of each kind were used so far, one-shot and random together. */
@@ -72,6 +75,8 @@ export interface SimulatorOptions {
   readonly randomFaults?: RandomFaults;
   /** How long a 'delay-after' answer waits, in ms (default 2000): longer than the caller's timeout. */
   readonly lateAnswerMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM) instead of HTTP; the URL then says https. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 /** mulberry32: a small seeded generator of numbers in [0, 1) (the simulator's faults, the soak's plan). */
@@ -105,6 +110,7 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
   const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
   const store = new Map<string, Extension>();
   const faults: Fault[] = [];
+  const canned: { path: string; body: unknown }[] = [];
   const calls: { path: string; body: unknown }[] = [];
   const hanging = new Set<http.ServerResponse>();
   const lateAnswers = new Set<NodeJS.Timeout>();
@@ -187,7 +193,7 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
     }
   }
 
-  const server = http.createServer((request, response) => {
+  const handle: http.RequestListener = (request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
@@ -210,6 +216,8 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
       }
       const shortPath = path.replace(/^\/api\/v4/, '');
       calls.push({ path: shortPath, body });
+      const cannedIndex = canned.findIndex((entry) => entry.path === shortPath);
+      if (cannedIndex >= 0) return answer(response, 200, canned.splice(cannedIndex, 1)[0].body);
       const fault = takeFault(shortPath);
       if (fault) counts[fault.kind] += 1;
       if (fault?.kind === 'refuse') return answer(response, 200, refuse('simulated refusal'));
@@ -230,13 +238,14 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
       }
       return answer(response, result.status, result.body);
     });
-  });
+  };
+  const server: http.Server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handle) : http.createServer(handle);
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { address, port } = server.address() as AddressInfo;
 
   const simulator: PbxSimulator = {
-    url: `http://${address}:${port}/api/v4`,
+    url: `${options.tls ? 'https' : 'http'}://${address}:${port}/api/v4`,
     credentials,
     calls,
     addAnswerShape: 'success',
@@ -247,6 +256,9 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
     },
     fail: (path, kind) => {
       faults.push({ path, kind });
+    },
+    answerOnce: (path, body) => {
+      canned.push({ path, body });
     },
     setRandomFaults,
     faultCounts: () => ({ ...counts }),

@@ -535,3 +535,42 @@ describe('SimotelClient answer mapping', () => {
     expectNoSecrets(logs.join('\n'));
   });
 });
+
+describe('SimotelClient search answers that are not a list', () => {
+  it.each([
+    ['null', null],
+    ['an empty string', ''],
+    ['an object', { users: [] }],
+    ['a number', 0],
+    ['absent', undefined],
+  ])('list() with data %s is a GatewayError pbx, never "no extensions"', async (_what, data) => {
+    const { scope } = expectPost('/pbx/users/search', [200, { success: 1, message: 'done', ...(data === undefined ? {} : { data }) }]);
+    const { client } = harness();
+
+    const error = await thrown(() => client.list());
+
+    expect(scope.isDone()).toBe(true);
+    expect(expectGatewayPbxError(error).detail).toBe('the PBX answered a list that is not a list');
+  });
+
+  it('find() with data null is a GatewayError pbx, never "not found"', async () => {
+    const { scope } = expectPost('/pbx/users/search', [200, { ...OK, data: null }]);
+    const { client } = harness();
+
+    const error = await thrown(() => client.find('999'));
+
+    expect(scope.isDone()).toBe(true);
+    expect(expectGatewayPbxError(error).detail).toBe('the PBX answered a list that is not a list');
+  });
+
+  it('list() with an entry that has no number is a GatewayError pbx (its user would look gone)', async () => {
+    const entries = [{ ...seedExtension(), secret: '******' }, { ...seedExtension(), _id: 'x1', number: 1001 }];
+    const { scope } = expectPost('/pbx/users/search', [200, { ...OK, data: entries }]);
+    const { client } = harness();
+
+    const error = await thrown(() => client.list());
+
+    expect(scope.isDone()).toBe(true);
+    expect(expectGatewayPbxError(error).detail).toBe('the PBX answered a list with an entry that has no number');
+  });
+});

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { MYSQL_SERVER } from './gateway';
+import { MYSQL_SERVER, TEST_KEY_FILE } from './gateway';
 import type { PbxSimulator } from '../../src/pbx/simulator';
 
 // The compiled gateway as its own process (`npm start` without the build step, which the jest
@@ -66,6 +66,7 @@ export async function spawnGateway(environment: Record<string, string>, startTim
       LOG_LEVEL: 'info',
       AUTH_DISABLED: 'true',
       RATE_LIMIT_PER_MINUTE: '0',
+      SECRETS_KEY_FILE: TEST_KEY_FILE,
       ...environment,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -159,11 +160,11 @@ export interface Answer {
  * One GET on a fresh connection (no keep-alive unless an agent is given), failing after
  * `timeoutMs` rather than hanging the test.
  */
-export function httpGet(url: string, options: { timeoutMs?: number; agent?: http.Agent } = {}): Promise<Answer> {
-  const { timeoutMs = 10_000, agent = false } = options;
+export function httpGet(url: string, options: { timeoutMs?: number; agent?: http.Agent; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const { timeoutMs = 10_000, agent = false, headers = {} } = options;
   const started = performance.now();
   return new Promise<Answer>((resolve, reject) => {
-    const request = http.get(url, { agent, timeout: timeoutMs }, (response) => {
+    const request = http.get(url, { agent, timeout: timeoutMs, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
@@ -186,7 +187,12 @@ export function httpGet(url: string, options: { timeoutMs?: number; agent?: http
 }
 
 /** GET /api/<node>?<params> on a gateway process. */
-export function callNode(base: string, node: string, params: Record<string, string> = {}, options: { timeoutMs?: number; agent?: http.Agent } = {}): Promise<Answer> {
+export function callNode(
+  base: string,
+  node: string,
+  params: Record<string, string> = {},
+  options: { timeoutMs?: number; agent?: http.Agent; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   return httpGet(`${base}/api/${node}?${new URLSearchParams(params).toString()}`, options);
 }
 

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import request from 'supertest';
@@ -11,6 +13,12 @@ import { appDeps, prepare, withSimulator } from '../../src/start';
 import { startPbxSimulator, type PbxSimulator } from '../../src/pbx/simulator';
 
 export const MYSQL_SERVER = process.env.TEST_MYSQL_SERVER ?? 'mysql://root@127.0.0.1:3306';
+
+/**
+ * One secrets key for every test gateway and test file, made (mode 0600, race-safe) by the first
+ * start that finds it missing: the test databases are throwaway, so they may share one key.
+ */
+export const TEST_KEY_FILE = path.join(os.tmpdir(), `pbxgw-test-secrets-${process.getuid?.() ?? 'user'}`, 'secrets.key');
 
 /** What a test may set: any setting, and any part of the PBX settings. */
 export type TestOverrides = Partial<Omit<Config, 'pbx'>> & { pbx?: Partial<PbxConfig> };
@@ -29,6 +37,9 @@ export function testConfig(overrides: TestOverrides = {}): Config {
     authDisabled: true,
     rateLimitPerMinute: 0,
     apiTokens: [],
+    secretsKeyFile: TEST_KEY_FILE,
+    // A start without API_TOKENS writes its token here, never into the checkout's secrets/.
+    startTokenFile: path.join(path.dirname(TEST_KEY_FILE), 'start-token'),
     ...overrides,
     pbx: { url: '', apiKey: '', username: '', password: '', timeoutMs: 2000, ...overrides.pbx },
   });

@@ -16,7 +16,8 @@ let server: Server;
 let port: number;
 
 beforeAll(async () => {
-  gateway = await startTestGateway({ mysqlPoolSize: POOL_SIZE, requestTimeoutMs: 6000 });
+  // Every connection may serve long work here: the test is about streams giving theirs back, not the long-work share.
+  gateway = await startTestGateway({ mysqlPoolSize: POOL_SIZE, longWorkConnections: POOL_SIZE, requestTimeoutMs: 6000 });
   expect((await gateway.get('numbers/add_range', { start: `+${FIRST}`, end: `+${FIRST + COUNT - 1}` })).body).toMatchObject({ response: 'ok', added: COUNT });
   server = gateway.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -1,4 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import request from 'supertest';
@@ -223,7 +226,7 @@ describe('with AUTH_DISABLED=true', () => {
 });
 
 describe('the start banner (no API_TOKENS configured)', () => {
-  it('shows one generated admin token once, on stderr, that works over HTTP and never reaches the log', async () => {
+  it('writes one generated admin token to START_TOKEN_FILE, says where on stderr (never the token), and it works over HTTP and never reaches the log', async () => {
     const logged: string[] = [];
     const logger = createLogger(
       'debug',
@@ -234,7 +237,9 @@ describe('the start banner (no API_TOKENS configured)', () => {
         },
       }),
     );
-    const config = testConfig({ authDisabled: false, apiTokens: [] });
+    const tokenDirectory = fs.mkdtempSync(path.join(os.tmpdir(), 'pbxgw-auth-'));
+    const tokenFile = path.join(tokenDirectory, 'start-token');
+    const config = testConfig({ authDisabled: false, apiTokens: [], startTokenFile: tokenFile });
     const written: string[] = [];
     const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
       written.push(String(chunk));
@@ -247,10 +252,12 @@ describe('the start banner (no API_TOKENS configured)', () => {
       spy.mockRestore();
     }
     try {
-      const banners = written.filter((text) => text.includes('Authorization: Bearer'));
+      const banners = written.filter((text) => text.includes('no API_TOKENS configured'));
       expect(banners).toHaveLength(1);
-      const token = /Authorization: Bearer (\S+)/.exec(banners[0])?.[1] ?? '';
+      expect(banners[0]).toContain(`this run's admin token is in ${tokenFile} (mode 0600)`);
+      const token = fs.readFileSync(tokenFile, 'utf8').trim();
       expect(token.length).toBeGreaterThanOrEqual(32);
+      expect(written.join('')).not.toContain(token);
 
       const without = await fetch(`${running.url}/api/domains/list`);
       expect(without.status).toBe(401);
@@ -270,6 +277,7 @@ describe('the start banner (no API_TOKENS configured)', () => {
       const [rows] = await running.container.pool.query('SELECT params FROM audit_log');
       expect(JSON.stringify(rows)).not.toContain(token);
     } finally {
+      fs.rmSync(tokenDirectory, { recursive: true, force: true });
       await running.stop();
       const connection = await mysql.createConnection(MYSQL_SERVER);
       await connection.query(`DROP DATABASE IF EXISTS \`${new URL(config.mysqlUrl).pathname.slice(1)}\``);
@@ -292,7 +300,7 @@ describe('the start banner (no API_TOKENS configured)', () => {
       spy.mockRestore();
     }
     try {
-      expect(written.filter((text) => text.includes('Authorization: Bearer'))).toHaveLength(0);
+      expect(written.filter((text) => text.includes('no API_TOKENS configured'))).toHaveLength(0);
       const response = await fetch(`${running.url}/api/domains/list`, { headers: { Authorization: `Bearer ${ADMIN.token}` } });
       expect(response.status).toBe(200);
     } finally {

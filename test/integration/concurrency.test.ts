@@ -181,7 +181,7 @@ describe('users and aliases claiming one address at once', () => {
   // the local domain, as user/add_local will claim it.
   it('lets exactly one of a user insert and an alias add have the address', async () => {
     const pool = gateway.container.pool;
-    const users = new UserStore(pool);
+    const users = new UserStore(pool, gateway.container.secrets);
     const aliases = new AliasStore(pool);
     const destination = await newUser();
     for (let round = 0; round < ROUNDS * 3; round += 1) {

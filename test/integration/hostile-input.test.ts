@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import type Joi from 'joi';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { withHeldPassword, type PasswordColumns } from '../helpers/secrets';
 import { userFormKeys } from '../../src/http/params';
 import type { NodeDefinition } from '../../src/http/node';
 
@@ -717,7 +718,9 @@ describe('what the database holds afterwards', () => {
       if (!ok) problems.push(what);
     };
 
-    const users = await gateway.query<Record<string, string | number | null>>('SELECT * FROM users');
+    const rows = await gateway.query<Record<string, string | number | null> & PasswordColumns>('SELECT * FROM users');
+    // The password is held sealed (CONTRACT section 9): it is checked opened.
+    const users = rows.map((row) => withHeldPassword(gateway.container.secrets, row));
     for (const user of users) {
       const address = `${user.username}@${user.domain}`;
       check(SIP_USERNAME.test(String(user.username)), `users.username ${JSON.stringify(user.username)}`);

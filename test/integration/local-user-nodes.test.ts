@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { DEFAULT_EXTENSION_SETTINGS, MASKED_SECRET, type Extension } from '../../src/pbx/extension';
 import { GENERATED_PASSWORD_LENGTH, PASSWORD_ALPHABET } from '../../src/values/password';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { withHeldPassword, type PasswordColumns } from '../helpers/secrets';
 
 // CONTRACT sections 4–6 (user/*), for local users: the extension on the PBX (the gateway's own
 // simulator, over HTTP) and the provisioning record in MySQL. Every test makes its own extension
@@ -47,7 +48,9 @@ async function newLocalUser(extra: Params = {}): Promise<{ user: string; usernam
 }
 
 async function userRows(username: string, domain = LOCAL): Promise<Record<string, unknown>[]> {
-  return gateway.query('SELECT * FROM users WHERE username = ? AND domain = ?', [username, domain]);
+  const rows = await gateway.query<Record<string, unknown> & PasswordColumns>('SELECT * FROM users WHERE username = ? AND domain = ?', [username, domain]);
+  // The password is held sealed (CONTRACT section 9): the rows show it opened.
+  return rows.map((row) => withHeldPassword(gateway.container.secrets, row));
 }
 
 async function addressRows(username: string, domain = LOCAL): Promise<Record<string, unknown>[]> {

@@ -1,4 +1,5 @@
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { heldPassword, type PasswordColumns } from '../helpers/secrets';
 
 let gateway: TestGateway;
 
@@ -47,7 +48,7 @@ describe('request logging', () => {
     expect(gateway.logs.length).toBeGreaterThanOrEqual(4);
     const everything = gateway.logs.join('\n');
     for (const secret of secrets) expect(everything).not.toContain(secret);
-    const [stored] = await gateway.query<{ password: string }>("SELECT password FROM users WHERE username = 'logtest'");
-    expect(stored.password).toBe(secrets[1]);
+    const [stored] = await gateway.query<PasswordColumns>("SELECT username, domain, secret, password FROM users WHERE username = 'logtest'");
+    expect(heldPassword(gateway.container.secrets, stored)).toBe(secrets[1]);
   });
 });

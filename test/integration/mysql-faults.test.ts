@@ -8,6 +8,7 @@ import type { Container } from '../../src/container';
 import { createLogger } from '../../src/logger';
 import { appDeps, prepare } from '../../src/start';
 import { MYSQL_SERVER, startTestGateway, type TestGateway } from '../helpers/gateway';
+import { heldPassword, type PasswordColumns } from '../helpers/secrets';
 import { startMysqlFaultProxy, type ArmedFault, type FaultRule, type MysqlFaultProxy } from '../helpers/mysql-fault-proxy';
 
 // CONTRACT section 7 with MySQL's faults at exact points: gateway A reaches MariaDB through a
@@ -90,13 +91,13 @@ interface LocalState {
 
 async function localState(number: string): Promise<LocalState> {
   const extension = gateway.pbx.extension(number);
-  const [row] = await rows<{ displayname: string; email: string; password: string | null; forward_policy: string | null }>(
-    "SELECT displayname, email, password, forward_policy FROM users WHERE username = ? AND kind = 'local'",
+  const [row] = await rows<PasswordColumns & { displayname: string; email: string; forward_policy: string | null }>(
+    "SELECT username, domain, displayname, email, secret, password, forward_policy FROM users WHERE username = ? AND kind = 'local'",
     [number],
   );
   return {
     pbx: extension && { name: extension.name, email: extension.email, secret: extension.secret, forward: extension.forward_policy },
-    row: row && { displayname: row.displayname, email: row.email, password: row.password, forward: row.forward_policy === null ? null : JSON.parse(row.forward_policy) },
+    row: row && { displayname: row.displayname, email: row.email, password: heldPassword(gateway.container.secrets, row), forward: row.forward_policy === null ? null : JSON.parse(row.forward_policy) },
   };
 }
 

@@ -3,6 +3,7 @@ import type { Response } from 'supertest';
 import { DEFAULT_EXTENSION_SETTINGS, type Extension } from '../../src/pbx/extension';
 import type { FaultKind } from '../../src/pbx/simulator';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { heldPassword, type PasswordColumns } from '../helpers/secrets';
 
 // CONTRACT section 7: the PBX and MySQL agree again by the time a node answers. For each node that
 // touches the PBX, a one-shot fault is queued on the PBX path it calls (the simulator's faults:
@@ -60,13 +61,23 @@ interface State {
 }
 
 async function state(username: string, domain = LOCAL, on: TestGateway = gateway): Promise<State> {
-  const rows = await on.query(
-    'SELECT kind, displayname, email, dialplan, linetext, password FROM users WHERE username = ? AND domain = ?',
+  const rows = await on.query<Record<string, unknown> & PasswordColumns>(
+    'SELECT kind, displayname, email, dialplan, linetext, username, domain, secret, password FROM users WHERE username = ? AND domain = ?',
     [username, domain],
   );
   const owners = await on.query<{ owner: string }>('SELECT owner FROM addresses WHERE username = ? AND domain = ?', [username, domain]);
   expect(rows.length).toBeLessThanOrEqual(1);
-  return { pbx: on.pbx.extension(username), row: rows[0] ? { ...rows[0] } : undefined, owner: owners[0]?.owner };
+  const [stored] = rows;
+  // The password is held sealed (CONTRACT section 9): the row is compared with it opened.
+  const row = stored && {
+    kind: stored.kind,
+    displayname: stored.displayname,
+    email: stored.email,
+    dialplan: stored.dialplan,
+    linetext: stored.linetext,
+    password: heldPassword(on.container.secrets, stored),
+  };
+  return { pbx: on.pbx.extension(username), row, owner: owners[0]?.owner };
 }
 
 /** Queues the faults, runs the request, and checks that every fault was met (none is left for the next test). */
@@ -282,19 +293,27 @@ describe('user/forward (read only)', () => {
 });
 
 describe('MySQL failing after the PBX said yes to an update', () => {
-  const cases: { node: string; column: string; params: (magic: string) => Params; restored: (keyof Extension)[] }[] = [
-    { node: 'user/change_pw', column: 'password', params: (magic) => ({ password: magic }), restored: ['secret'] },
+  // `fails`: the rows the trigger refuses (by default, those given the magic value).
+  const cases: { node: string; column: string; params: (magic: string) => Params; restored: (keyof Extension)[]; fails?: (username: string) => string }[] = [
+    // The password is stored sealed (CONTRACT section 9): the trigger refuses a new sealed value for the user.
+    {
+      node: 'user/change_pw',
+      column: 'password',
+      params: (magic) => ({ password: magic }),
+      restored: ['secret'],
+      fails: (username) => `NEW.username = '${username}' AND NOT (NEW.secret <=> OLD.secret)`,
+    },
     { node: 'user/change_email', column: 'email', params: (magic) => ({ email: magic }), restored: ['email'] },
     { node: 'user/update', column: 'displayname', params: (magic) => ({ displayname: magic, email: `other-${tag()}@example.com` }), restored: ['name', 'email'] },
   ];
 
-  it.each(cases)('$node: answers error/db and restores the old values on the PBX', async ({ node, column, params, restored }) => {
+  it.each(cases)('$node: answers error/db and restores the old values on the PBX', async ({ node, column, params, restored, fails }) => {
     const { user, username } = await newLocalUser();
     const before = await state(username);
     const magic = column === 'email' ? `fails-${tag()}@example.com` : `Fails-${tag()}`;
     await withTrigger(
       `fail_update_${tag()}`,
-      `BEFORE UPDATE ON users FOR EACH ROW BEGIN IF NEW.${column} = '${magic}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END`,
+      `BEFORE UPDATE ON users FOR EACH ROW BEGIN IF ${fails ? fails(username) : `NEW.${column} = '${magic}'`} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected'; END IF; END`,
       async () => {
         const start = gateway.pbx.calls.length;
         const response = await gateway.get(node, { user, ...params(magic) });
@@ -467,8 +486,8 @@ describe('a lost users/add answer while another local domain adds the same numbe
     expect(answers[1]).toMatchObject({ response: 'ok', user: { user: `${username}@${second}` } });
     expect(gateway.pbx.extensions().filter((extension) => extension.number === username)).toHaveLength(1);
     expect(gateway.pbx.extension(username)).toMatchObject({ name: 'Second', secret: answers[1].password });
-    const rows = await gateway.query('SELECT domain, password FROM users WHERE username = ?', [username]);
-    expect(rows).toEqual([{ domain: second, password: answers[1].password }]);
+    const rows = await gateway.query<PasswordColumns>('SELECT username, domain, secret, password FROM users WHERE username = ?', [username]);
+    expect(rows.map((row) => ({ domain: row.domain, password: heldPassword(gateway.container.secrets, row) }))).toEqual([{ domain: second, password: answers[1].password }]);
     expect(await gateway.query('SELECT domain FROM addresses WHERE username = ?', [username])).toEqual([{ domain: second }]);
   });
 });
@@ -527,8 +546,8 @@ describe('concurrent requests', () => {
     const winner = responses.find((response) => response.body.response === 'ok')?.body as { user: { domain: string }; password: string };
     expect(racing.pbx.extensions().filter((extension) => extension.number === username)).toHaveLength(1);
     expect(racing.pbx.extension(username)?.secret).toBe(winner.password);
-    const rows = await racing.query('SELECT domain, password FROM users WHERE username = ?', [username]);
-    expect(rows).toEqual([{ domain: winner.user.domain, password: winner.password }]);
+    const rows = await racing.query<PasswordColumns>('SELECT username, domain, secret, password FROM users WHERE username = ?', [username]);
+    expect(rows.map((row) => ({ domain: row.domain, password: heldPassword(racing.container.secrets, row) }))).toEqual([{ domain: winner.user.domain, password: winner.password }]);
     expect(await racing.query('SELECT domain FROM addresses WHERE username = ?', [username])).toEqual([{ domain: winner.user.domain }]);
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { withHeldPassword, type PasswordColumns } from '../helpers/secrets';
 
 // CONTRACT sections 4 and 5 (user/*), for remote users. Every test makes its own addresses, so
 // nothing depends on the order the tests run in.
@@ -46,7 +47,9 @@ async function addRemote(user: string, extra: Params = {}): Promise<Record<strin
 }
 
 async function userRows(username: string, domain: string): Promise<Record<string, unknown>[]> {
-  return gateway.query('SELECT * FROM users WHERE username = ? AND domain = ?', [username, domain]);
+  const rows = await gateway.query<Record<string, unknown> & PasswordColumns>('SELECT * FROM users WHERE username = ? AND domain = ?', [username, domain]);
+  // The password is held sealed (CONTRACT section 9): the rows show it opened.
+  return rows.map((row) => withHeldPassword(gateway.container.secrets, row));
 }
 
 async function addressRows(username: string, domain: string): Promise<Record<string, unknown>[]> {

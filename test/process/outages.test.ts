@@ -24,7 +24,8 @@ const PBX_TIMEOUT_MS = 1000;
 /** The longest any answer may take, the line up or down (a few PBX timeouts, with room for a busy machine). */
 const PROMPT_MS = 3000;
 const WORKERS = 3;
-const MAX_REQUESTS_PER_WORKER = 300;
+// A bound only: traffic runs until the plan ends (its windows last longer since /readyz answers from a 2 s look).
+const MAX_REQUESTS_PER_WORKER = 2000;
 const REMOVABLE_USERS = 6;
 
 let simulator: PbxSimulator;

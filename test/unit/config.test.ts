@@ -85,9 +85,28 @@ describe('validateConfig', () => {
     expect(configError(() => validateConfig(withoutHost)).message).toMatch(/^HOST /);
   });
 
+  it.each([
+    ['16 printable characters', 'Ab3$Ef6&Hi9*Kl2!'],
+    ['16 hex digits', '0123456789abcdef'],
+    ['a long run of one character', 'x'.repeat(64)],
+    ['two characters repeated', 'ab'.repeat(32)],
+  ])('refuses a token weaker than 128 bits (%s), naming it and API_TOKENS', (_what, token) => {
+    const error = configError(() => validateConfig({ ...BASE, apiTokens: [{ name: 'ops', token, scope: 'admin' }] }));
+    expect(error.message).toMatch(/^API_TOKENS: the token named ops is too weak/);
+    expect(error.message).not.toContain(token);
+  });
+
+  it.each([
+    ['32 random bytes in base64url (what tokens/add makes)', 'pQ8v3Zk1xR7mN2bT9wL4yH6cJ0sF5gD-eA_uK3iO8Vo'],
+    ['32 hex digits (128 bits)', '9f86d081884c7d659a2feaa0c55ad015'],
+    ['24 random bytes in base64', 'Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E'],
+  ])('accepts a strong token: %s', (_what, token) => {
+    expect(validateConfig({ ...BASE, apiTokens: [{ name: 'ops', token, scope: 'admin' }] }).apiTokens).toHaveLength(1);
+  });
+
   it('refuses two tokens with the same name or the same token', () => {
-    const token = { name: 'a', token: 'a'.repeat(20), scope: 'read' };
-    expect(configError(() => validateConfig({ ...BASE, apiTokens: [token, { ...token, token: 'b'.repeat(20) }] })).message).toMatch(/^API_TOKENS /);
+    const token = { name: 'a', token: 'Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E', scope: 'read' };
+    expect(configError(() => validateConfig({ ...BASE, apiTokens: [token, { ...token, token: 'u8Hq2Zr5Tn9Lw3Xv6Pc1Mb4Ky7Gd0Fs' }] })).message).toMatch(/^API_TOKENS /);
     expect(configError(() => validateConfig({ ...BASE, apiTokens: [token, { ...token, name: 'b' }] })).message).toMatch(/^API_TOKENS /);
   });
 });
@@ -119,7 +138,7 @@ describe('loadConfig', () => {
         LOG_LEVEL: 'debug',
         NUMBERS_MAX_RANGE: '500',
         AUTH_DISABLED: 'true',
-        API_TOKENS: 'ops:0123456789abcdef:admin, desk:fedcba9876543210:read',
+        API_TOKENS: 'ops:Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E:admin, desk:u8Hq2Zr5Tn9Lw3Xv6Pc1Mb4Ky7Gd0Fs:read',
         PBX_URL: 'https://pbx.example.com/api/v4',
         PBX_API_KEY: 'key',
         PBX_USERNAME: 'user',
@@ -128,7 +147,7 @@ describe('loadConfig', () => {
       },
       directory,
     );
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       host: '0.0.0.0',
       port: 9300,
       mysqlUrl: 'mysql://gw:secret@db.example:3307/other',
@@ -138,8 +157,8 @@ describe('loadConfig', () => {
       numbersMaxRange: 500,
       authDisabled: true,
       apiTokens: [
-        { name: 'ops', token: '0123456789abcdef', scope: 'admin' },
-        { name: 'desk', token: 'fedcba9876543210', scope: 'read' },
+        { name: 'ops', token: 'Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E', scope: 'admin' },
+        { name: 'desk', token: 'u8Hq2Zr5Tn9Lw3Xv6Pc1Mb4Ky7Gd0Fs', scope: 'read' },
       ],
       pbx: {
         url: 'https://pbx.example.com/api/v4',
@@ -150,7 +169,11 @@ describe('loadConfig', () => {
         maxConcurrency: 8,
         extensionDefaults: DEFAULT_EXTENSION_SETTINGS,
       },
-      rateLimitPerMinute: 1200,
+      rateLimitPerMinute: 0,
+      maxInFlight: 32,
+      unauthenticatedPerMinute: 60,
+      longWorkConnections: 1,
+      mysqlAcquireTimeoutMs: 10000,
       repairIntervalMs: 5000,
       requestTimeoutMs: 30000,
       metricsEnabled: true,
@@ -189,9 +212,11 @@ describe('loadConfig', () => {
     ['API_TOKENS', 'ops'],
     ['API_TOKENS', 'ops:0123456789abcdef'],
     ['API_TOKENS', 'ops:0123456789abcdef:admin:extra'],
+    ['API_TOKENS', 'ops:0123456789abcdef:admin'],
+    ['API_TOKENS', 'ops:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:admin'],
     ['API_TOKENS', 'ops:short:admin'],
-    ['API_TOKENS', 'ops:0123456789abcdef:root'],
-    ['API_TOKENS', 'ops:0123456789abcdef:admin,ops:fedcba9876543210:read'],
+    ['API_TOKENS', 'ops:Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E:root'],
+    ['API_TOKENS', 'ops:Kf3jX9vQ2mLp8Rt5Wz7Yb4Nc6Hd1Sg0E:admin,ops:u8Hq2Zr5Tn9Lw3Xv6Pc1Mb4Ky7Gd0Fs:read'],
     ['PBX_URL', 'not a url'],
     ['PBX_URL', 'ftp://pbx.example.com/api/v4'],
     ['PBX_URL', 'http://pbx.example.com/api/v3'],

@@ -6,7 +6,7 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter(3, 60_000, () => now);
     expect([1, 2, 3].map(() => limiter.take('client:a').allowed)).toEqual([true, true, true]);
     now += 15_000;
-    expect(limiter.take('client:a')).toEqual({ allowed: false, resetSeconds: 45 });
+    expect(limiter.take('client:a')).toEqual({ allowed: false, resetSeconds: 45, first: true });
     // Another key has its own count.
     expect(limiter.take('client:b').allowed).toBe(true);
   });
@@ -18,6 +18,6 @@ describe('RateLimiter', () => {
     expect(limiter.take('k').allowed).toBe(false);
     now = 1000;
     expect(limiter.take('k').allowed).toBe(true);
-    expect(limiter.take('k')).toEqual({ allowed: false, resetSeconds: 1 });
+    expect(limiter.take('k')).toEqual({ allowed: false, resetSeconds: 1, first: true });
   });
 });

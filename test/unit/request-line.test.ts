@@ -13,6 +13,7 @@ const LINE: RequestLine = {
   node: 'user/get',
   method: 'GET',
   client: 'helpdesk',
+  address: '127.0.0.1',
   outcome: 'ok',
   cause: undefined,
   status: 200,
@@ -24,7 +25,7 @@ describe('the request line', () => {
     const before = Date.now();
     const [text] = logged('info', [LINE]);
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    expect(Object.keys(parsed)).toEqual(['level', 'message', 'request_id', 'node', 'method', 'client', 'outcome', 'status', 'duration_ms', 'timestamp']);
+    expect(Object.keys(parsed)).toEqual(['level', 'message', 'request_id', 'node', 'method', 'client', 'address', 'outcome', 'status', 'duration_ms', 'timestamp']);
     const { cause: _absent, ...given } = LINE;
     expect(parsed).toEqual({ level: 'info', message: 'request', ...given, timestamp: expect.any(String) });
     const time = Date.parse(String(parsed.timestamp));

@@ -1,6 +1,8 @@
 import { initialSchema } from './001-initial-schema';
 import { auditLog } from './002-audit-log';
 import { consistency } from './003-consistency';
+import { secrets } from './004-secrets';
+import { apiTokens } from './005-api-tokens';
 
 export interface Migration {
   readonly name: string;
@@ -9,4 +11,4 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
-export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency];
+export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency, secrets, apiTokens];

@@ -41,6 +41,7 @@ export function aliasNodes(aliases: AliasService): NodeDefinition[] {
   return [
     defineNode<{ destination?: SipAddress; alias?: SipAddress; e164?: boolean }>({
       path: 'alias/list',
+      longWork: true,
       scope: 'read',
       summary: 'All aliases, those of one destination (only its E.164 alias with e164=true), or one alias address.',
       params: {

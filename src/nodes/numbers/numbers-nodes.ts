@@ -8,6 +8,7 @@ export function numbersNodes(numbers: NumbersService): NodeDefinition[] {
   return [
     defineNode<{ search?: string; random?: boolean; limit?: number }>({
       path: 'numbers/list',
+      longWork: true,
       scope: 'read',
       summary: 'The free numbers: ascending numeric order, or random order with random=true; all of them unless limit is given.',
       params: {
@@ -36,6 +37,7 @@ export function numbersNodes(numbers: NumbersService): NodeDefinition[] {
     }),
     defineNode<{ start: string; end: string; dry_run?: boolean }>({
       path: 'numbers/add_range',
+      longWork: true,
       scope: 'write',
       summary: 'Adds every number from start to end inclusive, all or nothing; numbers already in the pool are counted, not changed.',
       params: { start: param.e164().required(), end: param.e164().required(), dry_run: param.dryRun() },

@@ -17,7 +17,14 @@ const SEEK_SAMPLE_MAX = 1000;
 export class NumbersStore {
   private sequenceEngine: Promise<boolean> | undefined;
 
-  constructor(private readonly pool: Pool) {}
+  /**
+   * `streamSeconds`: the statement time limit of a streamed list, which runs as long as its client
+   * reads (a client that stops reading is dropped by the registry); 0 keeps the session's limit.
+   */
+  constructor(
+    private readonly pool: Pool,
+    private readonly streamSeconds = 0,
+  ) {}
 
   // Changes run as transactions, not autocommit statements, so that their audit record commits
   // with them and a lost answer can be settled (CONTRACT section 7).
@@ -146,7 +153,9 @@ export class NumbersStore {
     const connection = await new Promise<CallbackConnection>((resolve, reject) =>
       this.pool.pool.getConnection((error, acquired) => (error ? reject(error) : resolve(acquired))),
     );
-    const rows = connection.query(sql, bound).stream({ highWaterMark: 1000 });
+    // MariaDB's SET STATEMENT: the longer limit holds for this one statement, not the session.
+    const limited = this.streamSeconds > 0 ? `SET STATEMENT max_statement_time = ${Number(this.streamSeconds)} FOR ${sql}` : sql;
+    const rows = connection.query(limited, bound).stream({ highWaterMark: 1000 });
     let complete = false;
     try {
       for await (const row of rows) yield integerToE164((row as { number: number }).number);

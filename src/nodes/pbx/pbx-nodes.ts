@@ -6,6 +6,7 @@ export function pbxNodes(sync: SyncService): NodeDefinition[] {
   return [
     defineNode<{ domain: string; dry_run?: boolean; prune?: boolean }>({
       path: 'pbx/sync',
+      longWork: true,
       scope: 'admin',
       summary: 'Reconciles a local domain with the extensions on the PBX.',
       description:

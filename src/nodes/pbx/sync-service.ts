@@ -1,6 +1,6 @@
 import type { ChangeScope } from '../../db/change-scope';
 import type { Logger } from '../../logger';
-import { Failed } from '../../outcome';
+import { Failed, GatewayError } from '../../outcome';
 import { emptyForwardPolicy, sameForwardPolicy, type Extension } from '../../pbx/extension';
 import type { PbxClient } from '../../pbx/pbx-client';
 import type { DomainStore } from '../domains/domain-store';
@@ -51,7 +51,10 @@ export class SyncService {
 
   async sync(domain: string, options: SyncOptions): Promise<SyncReport> {
     if (!(await this.domains.isLocal(domain))) throw new Failed('domain', `${domain} is not a local domain`);
-    const extensions = (await this.pbx.list()).filter((extension) => EXTENSION_NUMBER.test(extension.number));
+    const listed: unknown = await this.pbx.list();
+    // Read as "no extensions", anything but a list would have prune remove every local user.
+    if (!Array.isArray(listed)) throw new GatewayError('pbx', 'the PBX answered a list that is not a list');
+    const extensions = (listed as Extension[]).filter((extension) => EXTENSION_NUMBER.test(extension.number));
     const onPbx = new Set(extensions.map((extension) => extension.number));
     const local = await this.users.listLocal(domain);
     const byNumber = new Map(local.map((user) => [user.username, user]));

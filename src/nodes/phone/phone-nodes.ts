@@ -28,6 +28,7 @@ export function phoneNodes(phones: PhoneService): NodeDefinition[] {
     }),
     defineNode<{ search?: string }>({
       path: 'phone/list',
+      longWork: true,
       scope: 'read',
       summary: 'The MAC addresses with associations, ordered; search is a glob matched anywhere.',
       params: { search: param.search() },

@@ -238,7 +238,7 @@ export class LocalUserService {
           await this.updateOnPbx(intended, write);
           // MySQL keeps what was set on the PBX, the forwards included, so its record is the whole truth.
           const recorded: UserChanges = { ...changes, forward: intended.forward_policy };
-          await this.users.updateRow(connection, user.id, recorded);
+          await this.users.updateRow(connection, user, recorded);
           return { user: withChanges(user, recorded), extension: intended };
         },
         { audit, repeatable: false },

@@ -33,6 +33,7 @@ export function userNodes(users: UserService): NodeDefinition[] {
     }),
     defineNode<{ search?: string }>({
       path: 'user/list',
+      longWork: true,
       scope: 'read',
       summary: 'Users as {user, displayname}, ordered by address; search is a glob matched anywhere.',
       params: { search: param.search() },

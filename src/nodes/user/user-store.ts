@@ -6,6 +6,9 @@ import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { parseForwardPolicy, type ForwardPolicy } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+import type { SecretBox } from '../../secrets/secret-box';
+import { openStoredSecret, userSecretContext } from '../../secrets/secrets-at-rest';
+import { assertKeyInUse } from '../../secrets/secrets-store';
 
 export type UserKind = 'local' | 'remote';
 
@@ -41,7 +44,9 @@ export type NewUser = Omit<UserRecord, 'id'>;
 
 export type UserChanges = Partial<UserFields & RemoteSettings & { password: string; forward: ForwardPolicy }>;
 
-function rowToUser(row: RowDataPacket): UserRecord {
+// The password is held sealed (users.secret, CONTRACT section 9): opened here on every read, sealed
+// on every write; users.password is read only for a row an older gateway wrote in clear.
+function rowToUser(row: RowDataPacket, secrets: SecretBox): UserRecord {
   return {
     id: Number(row.id),
     username: row.username,
@@ -51,7 +56,7 @@ function rowToUser(row: RowDataPacket): UserRecord {
     email: row.email,
     dialplan: row.dialplan,
     linetext: row.linetext,
-    password: row.password,
+    password: openStoredSecret(secrets, { id: Number(row.id), username: row.username, domain: row.domain, sealed: row.secret, clear: row.password }),
     remote:
       row.kind === 'remote'
         ? { registrar: row.registrar, r_port: row.r_port, proxy: row.proxy, p_port: row.p_port, authid: row.authid }
@@ -60,7 +65,7 @@ function rowToUser(row: RowDataPacket): UserRecord {
   };
 }
 
-const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid, forward_policy';
+const COLUMNS = 'id, username, domain, kind, displayname, email, dialplan, linetext, password, secret, registrar, r_port, proxy, p_port, authid, forward_policy';
 
 // Only these columns may be changed by update(); the names are interpolated, the values bound.
 const CHANGEABLE = new Set(['displayname', 'email', 'dialplan', 'linetext', 'password', 'registrar', 'r_port', 'proxy', 'p_port', 'authid']);
@@ -85,14 +90,24 @@ function columnValue(changes: UserChanges, name: string): string | number | null
 }
 
 export class UserStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  private readonly toUser = (row: RowDataPacket): UserRecord => rowToUser(row, this.secrets);
+
+  /** A password as stored: sealed for this user's row (null stays null). */
+  private seal(user: { readonly username: string; readonly domain: string }, password: string | null): string | null {
+    return password === null ? null : this.secrets.seal(password, userSecretContext(user));
+  }
 
   async find(address: SipAddress, connection: Pool | Connection = this.pool): Promise<UserRecord | null> {
     const [rows] = await connection.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE username = ? AND domain = ?`, [
       address.username,
       address.domain,
     ]);
-    return rows.length > 0 ? rowToUser(rows[0]) : null;
+    return rows.length > 0 ? this.toUser(rows[0]) : null;
   }
 
   /** Who holds the address in provisioning: a user, an alias, or nobody. */
@@ -115,11 +130,22 @@ export class UserStore {
     return rows.map((row) => ({ user: `${row.username}@${row.domain}`, displayname: row.displayname }));
   }
 
-  /** Runs `work` in one transaction; a duplicate address becomes exists, a referenced user inuse. */
+  /**
+   * Runs `work` in one transaction; a duplicate address becomes exists, a referenced user inuse.
+   * It begins by checking that this gateway's key is still the database's (not rotated since the
+   * start), before anything is changed here or on the PBX.
+   */
   async inTransaction<T>(address: SipAddress, work: (connection: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const formatted = formatSipAddress(address);
     try {
-      return await withTransaction(this.pool, work, options);
+      return await withTransaction(
+        this.pool,
+        async (connection) => {
+          await assertKeyInUse(connection, this.secrets.keyId);
+          return work(connection);
+        },
+        options,
+      );
     } catch (error) {
       if (isDuplicateKey(error)) throw new Failed('exists', `${formatted} is taken`);
       if (isForeignKeyInUse(error)) throw new Failed('inuse', `hardphones or aliases point at ${formatted}; remove them first`);
@@ -133,13 +159,13 @@ export class UserStore {
       address.username,
       address.domain,
     ]);
-    return rows.length > 0 ? rowToUser(rows[0]) : null;
+    return rows.length > 0 ? this.toUser(rows[0]) : null;
   }
 
   /** The local user whose extension has this number (MySQL's side of an extension, for a repair). */
   async findLocalByNumber(connection: Connection, number: string): Promise<UserRecord | null> {
     const [rows] = await connection.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE username = ? AND kind = 'local' ORDER BY id LIMIT 1`, [number]);
-    return rows.length > 0 ? rowToUser(rows[0]) : null;
+    return rows.length > 0 ? this.toUser(rows[0]) : null;
   }
 
   /** Claims the address for a user; a parallel claim of the same address waits, then fails exists. */
@@ -150,8 +176,8 @@ export class UserStore {
   async insertRow(connection: Connection, user: NewUser): Promise<UserRecord> {
     const remote = user.remote;
     const [inserted] = await connection.execute<ResultSetHeader>(
-      `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, registrar, r_port, proxy, p_port, authid, forward_policy)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO users (username, domain, kind, displayname, email, dialplan, linetext, password, secret, registrar, r_port, proxy, p_port, authid, forward_policy)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         user.username,
         user.domain,
@@ -160,7 +186,8 @@ export class UserStore {
         user.email,
         user.dialplan,
         user.linetext,
-        user.password,
+        null,
+        this.seal(user, user.password),
         remote?.registrar ?? null,
         remote?.r_port ?? null,
         remote?.proxy ?? null,
@@ -179,14 +206,14 @@ export class UserStore {
     return record;
   }
 
-  async updateRow(connection: Connection, id: number, changes: UserChanges): Promise<void> {
+  async updateRow(connection: Connection, user: Pick<UserRecord, 'id' | 'username' | 'domain'>, changes: UserChanges): Promise<void> {
     const names = Object.keys(changes).filter((name) => CHANGEABLE.has(name));
     if (changes.forward !== undefined) names.push('forward_policy');
     if (names.length === 0) return;
-    await connection.execute(`UPDATE users SET ${names.map((name) => `${name} = ?`).join(', ')} WHERE id = ?`, [
-      ...names.map((name) => columnValue(changes, name)),
-      id,
-    ]);
+    // A new password is stored sealed, and the clear column emptied.
+    const assignments = names.map((name) => (name === 'password' ? 'secret = ?, password = NULL' : `${name} = ?`));
+    const values = names.map((name) => (name === 'password' ? this.seal(user, changes.password ?? null) : columnValue(changes, name)));
+    await connection.execute(`UPDATE users SET ${assignments.join(', ')} WHERE id = ?`, [...values, user.id]);
   }
 
   /** Deletes the user row; the foreign keys of phones and aliases refuse it while they point at it. */
@@ -216,7 +243,7 @@ export class UserStore {
       async (connection) => {
         const locked = await this.lock(connection, user);
         if (!locked) throw new Failed('nonexistant', `no user ${formatSipAddress(user)}`);
-        await this.updateRow(connection, locked.id, changes);
+        await this.updateRow(connection, locked, changes);
         return withChanges(locked, changes);
       },
       { audit },
@@ -241,6 +268,6 @@ export class UserStore {
     const [rows] = await this.pool.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE domain = ? AND kind = 'local' ORDER BY username`, [
       domain,
     ]);
-    return rows.map(rowToUser);
+    return rows.map(this.toUser);
   }
 }
