@@ -511,8 +511,9 @@ async function benchThroughput(gateway: Child, bare: Child, plain: Child): Promi
     figure(
       `[4] ${node} req/s ratio gateway/bare @${CONNECTIONS} conns`,
       `${ratio.toFixed(2)} (geometric mean of ${ROUNDS} paired rounds; median ${median(versusBare.ratios).toFixed(2)}; cpu/request ${cpu(versusBare.gatewayRuns)} vs ${cpu(versusBare.otherRuns)})`,
-      '≥ 0.8',
-      ratio >= 0.8,
+      // Issue 9: the read path keeps ≥ 0.9 of bare Express + mysql2 with the limits in its path.
+      '≥ 0.9',
+      ratio >= 0.9,
     );
     // The metrics' cost: how much slower the gateway is than its copy without them, run for run.
     const costs = versusPlain.ratios.map((value) => 1 - value);

@@ -279,17 +279,23 @@ describe('the passwords in the database', () => {
     expect(Object.fromEntries(rows.map((row) => [`${row.username}@${row.domain}`, heldPassword(starts[0].container.secrets, row)]))).toEqual(clear);
   });
 
-  it('answers error/internal for a stored password that does not open, naming the user in the log, and serves the others', async () => {
+  it('answers error/internal for a stored password that does not open when a node needs it, naming the user in the log, and serves the rest', async () => {
     const gateway = await gatewayWithKey(keyPath('corrupt.key'));
-    await addRemote(gateway, `corrupt@${REMOTE}`, password());
-    await addRemote(gateway, `sound@${REMOTE}`, password());
-    const [row] = await gateway.query<{ secret: string }>("SELECT secret FROM users WHERE username = 'corrupt'");
+    const [corrupt, sound] = ['7301', '7302'];
+    for (const number of [corrupt, sound]) {
+      expect((await gateway.get('user/add_local', { user: `${number}@pbx.local`, displayname: `Local ${number}` })).body.response).toBe('ok');
+    }
+    const [row] = await gateway.query<{ secret: string }>("SELECT secret FROM users WHERE username = ? AND domain = 'pbx.local'", [corrupt]);
     const tampered = `${row.secret.slice(0, -2)}${row.secret.endsWith('AA') ? 'BB' : 'AA'}`;
-    await gateway.query("UPDATE users SET secret = ? WHERE username = 'corrupt'", [tampered]);
-    const response = await gateway.get('user/get', { user: `corrupt@${REMOTE}` });
+    await gateway.query("UPDATE users SET secret = ? WHERE username = ? AND domain = 'pbx.local'", [tampered, corrupt]);
+    // A change of a local user sends its held secret back to the PBX: it needs the password.
+    const response = await gateway.get('user/update', { user: `${corrupt}@pbx.local`, displayname: 'Changed' });
     expect(response.body).toEqual({ response: 'error', cause: 'internal', detail: expect.any(String) });
-    expect(gateway.logs.join('')).toContain(`the stored password of corrupt@${REMOTE} does not open`);
-    expect((await gateway.get('user/get', { user: `sound@${REMOTE}` })).body.response).toBe('ok');
+    expect(gateway.logs.join('')).toContain(`the stored password of ${corrupt}@pbx.local does not open`);
+    expect(gateway.pbx.extension(corrupt)?.name).not.toBe('Changed');
+    // Reads never open the password, so the user is still shown; other users are served whole.
+    expect((await gateway.get('user/get', { user: `${corrupt}@pbx.local` })).body.response).toBe('ok');
+    expect((await gateway.get('user/update', { user: `${sound}@pbx.local`, displayname: 'Changed' })).body.response).toBe('ok');
   });
 });
 
@@ -352,10 +358,14 @@ describe('npm run secrets -- rotate', () => {
     const added = await gateway.get('user/add_remote', { user: `late@${REMOTE}`, password: password(), displayname: 'Late', registrar: 'sip.remote.example' });
     expect(added.body).toEqual({ response: 'error', cause: 'internal', detail: expect.stringContaining('restart it with the new SECRETS_KEY_FILE') });
     expect(await gateway.query("SELECT id FROM users WHERE username = 'late'")).toEqual([]);
-    // A held password, sealed under the new key now, does not open here.
-    const changed = await gateway.get('user/change_pw', { user: `${number}@${LOCAL}`, password: password() });
-    expect(changed.body).toEqual({ response: 'error', cause: 'internal', detail: expect.stringContaining('restart this gateway with the new SECRETS_KEY_FILE') });
-    expect(gateway.logs.join('')).toContain(`the stored password of ${number}@${LOCAL} does not open: sealed under another key`);
+    // Changes of a held password, or ones that send it back to the PBX, are refused alike.
+    for (const [node, params] of [
+      ['user/change_pw', { password: password() }],
+      ['user/update', { displayname: 'Rotated' }],
+    ] as const) {
+      const changed = await gateway.get(node, { user: `${number}@${LOCAL}`, ...params });
+      expect(changed.body).toEqual({ response: 'error', cause: 'internal', detail: expect.stringContaining('restart it with the new SECRETS_KEY_FILE') });
+    }
     expect(gateway.pbx.calls.slice(sent)).toEqual([]);
     const [row] = await storedRows(gateway);
     expect(heldPassword(openKeyFile(keyPath('rotated.key'), { create: false }).box, row)).toBe(local);

@@ -44,9 +44,11 @@ export type NewUser = Omit<UserRecord, 'id'>;
 
 export type UserChanges = Partial<UserFields & RemoteSettings & { password: string; forward: ForwardPolicy }>;
 
-// The password is held sealed (users.secret, CONTRACT section 9): opened here on every read, sealed
-// on every write; users.password is read only for a row an older gateway wrote in clear.
+// The password is held sealed (users.secret, CONTRACT section 9): opened when first asked for (most
+// reads, user/get and user/list among them, never need it), sealed on every write; users.password
+// is read only for a row an older gateway wrote in clear.
 function rowToUser(row: RowDataPacket, secrets: SecretBox): UserRecord {
+  let opened: string | null | undefined;
   return {
     id: Number(row.id),
     username: row.username,
@@ -56,7 +58,10 @@ function rowToUser(row: RowDataPacket, secrets: SecretBox): UserRecord {
     email: row.email,
     dialplan: row.dialplan,
     linetext: row.linetext,
-    password: openStoredSecret(secrets, { id: Number(row.id), username: row.username, domain: row.domain, sealed: row.secret, clear: row.password }),
+    get password() {
+      opened ??= openStoredSecret(secrets, { id: Number(row.id), username: row.username, domain: row.domain, sealed: row.secret, clear: row.password });
+      return opened;
+    },
     remote:
       row.kind === 'remote'
         ? { registrar: row.registrar, r_port: row.r_port, proxy: row.proxy, p_port: row.p_port, authid: row.authid }
