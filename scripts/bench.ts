@@ -311,6 +311,34 @@ async function benchFullList(gateway: Child): Promise<void> {
   figure('[3] gateway RSS growth (VmHWM after - RSS before)', `${mb(growthKb).toFixed(1)} MB`, '< 100 MB', mb(growthKb) < 100);
 }
 
+const PAGE_LIMIT = 100;
+
+async function benchPagedList(gateway: Child): Promise<void> {
+  console.log(`\n[3b] numbers/list?limit=${PAGE_LIMIT}&after=<random> on the 1M pool: ${RANDOM_REQUESTS} sequential requests (after ${RANDOM_WARMUP} warm-up), each from a random place`);
+  // Anywhere in the pool, its last page included: a keyset page costs the same deep as shallow.
+  const pageUrl = () => `${gateway.url}/api/numbers/list?limit=${PAGE_LIMIT}&after=%2B${RANGE_START + Math.floor(Math.random() * RANGE_SIZE)}`;
+  for (let index = 0; index < RANDOM_WARMUP; index += 1) await call('GET', pageUrl(), undefined, 10_000);
+  const times: number[] = [];
+  let malformed = 0;
+  for (let index = 0; index < RANDOM_REQUESTS; index += 1) {
+    const url = pageUrl();
+    const after = Number(new URL(url).searchParams.get('after'));
+    const answer = await call('GET', url, undefined, 10_000);
+    times.push(answer.ms);
+    const { numbers, next } = envelope(answer, 'numbers/list?limit&after');
+    const expected = Math.min(PAGE_LIMIT, RANGE_START + RANGE_SIZE - 1 - after);
+    const first = Array.isArray(numbers) ? Number(String(numbers[0]).slice(1)) : NaN;
+    const last = Array.isArray(numbers) ? numbers[numbers.length - 1] : undefined;
+    const nextRight = expected === PAGE_LIMIT && after + PAGE_LIMIT < RANGE_START + RANGE_SIZE - 1 ? next === last : next === undefined;
+    if (!Array.isArray(numbers) || numbers.length !== expected || (expected > 0 && first !== after + 1) || !nextRight) malformed += 1;
+  }
+  times.sort((a, b) => a - b);
+  const median = percentile(times, 0.5);
+  info(`min ${times[0].toFixed(2)} ms, max ${times[times.length - 1].toFixed(2)} ms; answers not the ${PAGE_LIMIT} numbers after \`after\` with the right next: ${malformed}`);
+  figure(`[3b] list page limit=${PAGE_LIMIT} from a random after, median latency`, `${median.toFixed(2)} ms`, '≤ 5 ms', median <= 5 && malformed === 0);
+  figure(`[3b] list page limit=${PAGE_LIMIT} from a random after, p95 latency`, `${percentile(times, 0.95).toFixed(2)} ms`, 'reported only', true);
+}
+
 // CPU accounting from /proc, in clock ticks (USER_HZ, 100 a second on Linux).
 const TICKS_PER_SECOND = 100;
 
@@ -662,6 +690,7 @@ async function main(): Promise<void> {
   await benchAddRange(loader);
   await benchRandomList(loader);
   await benchFullList(loader);
+  await benchPagedList(loader);
 
   const added = await call(
     'POST',

@@ -3,10 +3,13 @@ import swaggerUi from 'swagger-ui-express';
 import type { Logger } from './logger';
 import type { NodeDefinition } from './http/node';
 import { buildOpenApi } from './http/openapi';
-import { compileNodes, nodeDispatcher, type RequestObserver } from './http/registry';
+import { compileNodes, nodeDispatcher, ownRequestId, type RequestObserver } from './http/registry';
 import helmet from 'helmet';
+import cors from 'cors';
 import type { Authenticator } from './http/auth';
-import { Gatekeeper, type Admission } from './http/gatekeeper';
+import { randomUUID } from 'node:crypto';
+import { Gatekeeper, sourceAddress, type Admission } from './http/gatekeeper';
+import type { Outcome } from './http/envelope';
 import { LongWorkGate } from './http/long-work';
 import { noteDuplicateKeys } from './http/duplicate-keys';
 import type { Metrics } from './http/metrics';
@@ -39,6 +42,8 @@ export interface AppDeps {
   readonly authenticator?: Authenticator | null;
   readonly audit?: AuditStore;
   readonly metrics?: Metrics;
+  /** Origins whose browser pages may call the nodes (CORS_ORIGINS); absent or empty: no CORS headers. */
+  readonly corsOrigins?: readonly string[];
   /** CONTRACT section 3's limits (README, Limits); absent: none. */
   readonly limits?: AppLimits;
   readonly requestTimeoutMs?: number;
@@ -59,8 +64,22 @@ function withTimeout(promise: Promise<void>, milliseconds: number): Promise<void
 }
 
 function sendEnvelope(response: Response, status: number, cause: string, detail: string, outcome = 'invalid'): void {
+  (response.locals as Locals).served = { outcome, cause };
   response.status(status).type('application/json').send(JSON.stringify({ response: outcome, cause, detail }));
 }
+
+/** What an envelope answered outside the nodes said, for its request line and count. */
+interface Locals {
+  served?: { outcome: string; cause: string };
+}
+
+/** The paths outside the nodes, as metrics label them (anything else is "unknown": a scanner cannot grow the series). */
+const OPERATIONS: Record<string, string> = {
+  '/healthz': 'healthz',
+  '/readyz': 'readyz',
+  '/metrics': 'metrics',
+  '/api/openapi.json': 'openapi',
+};
 
 /** How long /readyz answers from its last look (anonymous callers cannot make it ask more often). */
 const READINESS_CACHE_MS = 2000;
@@ -91,10 +110,30 @@ export function createApp(deps: AppDeps): express.Express {
     unauthenticatedPerMinute: limits?.unauthenticatedPerMinute ?? 0,
   });
   const securityHeaders = deps.tls ? [...API_SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY] : API_SECURITY_HEADERS;
-  const docsHeaders = helmet(deps.tls ? {} : { strictTransportSecurity: false });
+  // Over plain HTTP, helmet's default policy loses `upgrade-insecure-requests` too: it makes a
+  // browser fetch the page's scripts and styles over https, which this listener does not serve, and
+  // the page stayed blank on any host but localhost (swagger-ui-express issues 212 and 346).
+  const docsHeaders = helmet(
+    deps.tls ? {} : { strictTransportSecurity: false, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } },
+  );
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  // Browser pages on CORS_ORIGINS may call the nodes: a preflight is answered before auth (browsers
+  // send no token with it), and answers name the origin and let the page read X-Request-Id and
+  // Retry-After. With no origin configured nothing is added to any answer.
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: [...deps.corsOrigins],
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'X-API-Key', 'X-Request-Id'],
+        exposedHeaders: ['X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
 
   // The nodes come first: one layer, which passes every other path on (docs/decisions/005).
   const parseJson = express.json({ limit: bodyLimit, verify: noteDuplicateKeys });
@@ -118,6 +157,24 @@ export function createApp(deps: AppDeps): express.Express {
       headers: securityHeaders.flat(),
     }),
   );
+
+  // Every answer outside the nodes too carries a request id, and is logged and counted (CONTRACT section 3).
+  const observers = [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])];
+  app.use((request, response, next) => {
+    const started = performance.now();
+    const requestId = ownRequestId(request) ?? randomUUID();
+    response.setHeader('X-Request-Id', requestId);
+    response.once('finish', () => {
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      const status = response.statusCode;
+      const served = (response.locals as Locals).served;
+      const outcome = (served?.outcome ?? (status < 400 ? 'ok' : status >= 500 ? 'error' : 'invalid')) as Outcome;
+      const label = OPERATIONS[request.path] ?? (request.path.startsWith('/api/docs') ? 'docs' : 'unknown');
+      logger.request({ request_id: requestId, node: request.path, method: request.method, client: undefined, address: sourceAddress(request), outcome, cause: served?.cause, status, duration_ms: durationMs });
+      for (const observer of observers) observer.finished({ node: label, known: label !== 'unknown', outcome, cause: served?.cause, status, durationMs, requestId });
+    });
+    next();
+  });
 
   // JSON answers get a fixed set of security headers; the browsable docs page gets helmet's full
   // set, whose policy is built for pages.

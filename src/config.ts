@@ -55,12 +55,16 @@ export interface Config {
   readonly localDomains: readonly string[];
   readonly logLevel: string;
   readonly numbersMaxRange: number;
+  /** PERMISSIONS: the names a user may be granted (user/change_permissions), kamctl's list by default. */
+  readonly permissions: readonly string[];
   readonly authDisabled: boolean;
   readonly apiTokens: readonly ApiToken[];
   /** Requests per minute per client token unless the token has its own; 0 (the default): no such limit. */
   readonly rateLimitPerMinute: number;
   /** A client's requests in flight past which it gets 429 (CONTRACT section 3: 32). */
   readonly maxInFlight: number;
+  /** Origins whose browser pages may call the nodes (CORS); none by default. */
+  readonly corsOrigins: readonly string[];
   /** Requests a minute without a known token, per source address, before 429 (CONTRACT section 3: 60). */
   readonly unauthenticatedPerMinute: number;
   /** How many MySQL connections long work (full lists, add_range, pbx/sync) may hold at once. */
@@ -98,10 +102,12 @@ const ENVIRONMENT: Record<string, string> = {
   LOCAL_DOMAINS: 'localDomains',
   LOG_LEVEL: 'logLevel',
   NUMBERS_MAX_RANGE: 'numbersMaxRange',
+  PERMISSIONS: 'permissions',
   AUTH_DISABLED: 'authDisabled',
   API_TOKENS: 'apiTokens',
   RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute',
   MAX_IN_FLIGHT: 'maxInFlight',
+  CORS_ORIGINS: 'corsOrigins',
   UNAUTHENTICATED_PER_MINUTE: 'unauthenticatedPerMinute',
   MYSQL_LONG_WORK_CONNECTIONS: 'longWorkConnections',
   MYSQL_ACQUIRE_TIMEOUT_MS: 'mysqlAcquireTimeoutMs',
@@ -126,6 +132,9 @@ const ENVIRONMENT: Record<string, string> = {
   MAX_CONNECTIONS: 'listener.maxConnections',
   START_TOKEN_FILE: 'startTokenFile',
 };
+
+/** A PERMISSIONS name: a group name as Kamailio's group module keeps it (grp.grp is VARCHAR(64)). */
+export const PERMISSION_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -168,10 +177,18 @@ const schema = Joi.object<Config>({
     .required(),
   logLevel: Joi.string().valid('error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly').required(),
   numbersMaxRange: Joi.number().integer().min(1).max(100_000_000).required(),
+  permissions: Joi.array()
+    .items(Joi.string().pattern(PERMISSION_NAME).messages({ 'string.pattern.base': 'must be names of 1–64 of A-Z a-z 0-9 . _ - (not {{#value}})' }))
+    .unique()
+    .messages({ 'array.unique': 'names {{#value}} twice' })
+    .default(['local', 'ld', 'int', 'voicemail', 'free-pstn']),
   authDisabled: Joi.boolean().required(),
   apiTokens: Joi.array().items(tokenSchema).unique('name').unique('token').required(),
   rateLimitPerMinute: Joi.number().integer().min(0).max(10_000_000).default(0),
   maxInFlight: Joi.number().integer().min(1).max(100_000).default(32),
+  corsOrigins: Joi.array()
+    .items(Joi.string().pattern(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/).messages({ 'string.pattern.base': 'must be origins like https://helpdesk.example.com (scheme, host, optional port; no path)' }))
+    .default([]),
   unauthenticatedPerMinute: Joi.number().integer().min(0).max(10_000_000).default(60),
   // Default: a quarter of the pool (at least one), so the rest always serves short requests.
   longWorkConnections: Joi.number().integer().min(1).max(200),
@@ -236,13 +253,19 @@ function parseTokens(text: string): unknown[] {
 }
 
 function fromEnvironment(variable: string, text: string): unknown {
-  if (variable === 'LOCAL_DOMAINS') {
+  if (variable === 'LOCAL_DOMAINS' || variable === 'PERMISSIONS') {
     return text
       .split(',')
-      .map((domain) => domain.trim())
-      .filter((domain) => domain !== '');
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
   }
   if (variable === 'API_TOKENS') return parseTokens(text);
+  if (variable === 'CORS_ORIGINS') {
+    return text
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== '');
+  }
   return text;
 }
 

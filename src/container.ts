@@ -29,6 +29,9 @@ import { ExtensionStore } from './nodes/user/extension-store';
 import { ExtensionReconciler } from './nodes/user/extension-reconciler';
 import { ExtensionRepairer } from './nodes/user/extension-repairer';
 import { userNodes } from './nodes/user/user-nodes';
+import { PermissionService } from './nodes/user/permission-service';
+import { PermissionStore } from './nodes/user/permission-store';
+import { permissionNodes } from './nodes/user/permission-nodes';
 import type { SecretBox } from './secrets/secret-box';
 import { SecretsStore } from './secrets/secrets-store';
 import { TokenStore } from './nodes/tokens/token-store';
@@ -103,6 +106,7 @@ export function createContainer(config: Config, logger: Logger, secrets: SecretB
         }),
       }),
     ),
+    ...permissionNodes(new PermissionService({ permissions: new PermissionStore(pool), names: config.permissions })),
     ...phoneNodes(new PhoneService({ phones, users })),
     ...numbersNodes(new NumbersService({ numbers, maxRange: config.numbersMaxRange })),
     ...aliasNodes(new AliasService({ aliases, users, domains })),

@@ -1,3 +1,4 @@
+import { newCommand } from './cli/command';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { start } from './start';
@@ -6,6 +7,13 @@ import { version } from '../package.json';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
+  newCommand('npm start --', 'pbx-gateway')
+    .description(
+      'The pbx-gateway server: the provisioning nodes over HTTP, on HOST:PORT (default 127.0.0.1:8080).\n' +
+        'Configured by environment variables over config/ (MYSQL_URL, PBX_URL, API_TOKENS, LOG_LEVEL, ...: README, "Configuration"); it takes no arguments.\n' +
+        'Logs are JSON lines on stdout; a setting that stops the start is one line on stderr.',
+    )
+    .parse();
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const running = await start(config, logger, version);

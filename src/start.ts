@@ -39,6 +39,7 @@ export function appDeps(container: Container, version: string): AppDeps {
     authenticator: container.authenticator,
     audit: container.audit,
     metrics: container.config.metricsEnabled ? container.metrics : undefined,
+    corsOrigins: container.config.corsOrigins,
     limits: {
       ratePerMinute: container.config.rateLimitPerMinute,
       maxInFlight: container.config.maxInFlight,

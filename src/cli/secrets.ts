@@ -1,10 +1,10 @@
-import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config';
 import { isDatabaseError } from '../db/errors';
 import { CommitUnknown } from '../db/transaction';
 import { createLogger } from '../logger';
 import { rotateKeyFile } from '../secrets/rotation';
 import { UnreadableSecret } from '../secrets/secrets-at-rest';
+import { newCommand } from './command';
 
 // `npm run secrets -- rotate --new-key-file FILE` (CONTRACT section 9): re-seals every held
 // password under the key in FILE, in one transaction. Running gateways keep the old key in memory:
@@ -21,14 +21,14 @@ function failure(error: unknown): string {
 }
 
 async function main(): Promise<void> {
-  const program = new Command().name('npm run secrets --').description('Manage the key the held passwords are sealed with (SECRETS_KEY_FILE).');
+  const program = newCommand('npm run secrets --', 'pbx-gateway').description('Manage the key the held passwords are sealed with (SECRETS_KEY_FILE).');
   program
     .command('rotate')
     .description('re-encrypt every held password under the key in FILE (made with mode 0600 when missing), in one transaction')
     .requiredOption('--new-key-file <file>', 'the new key file')
     .action(async (options: { newKeyFile: string }) => {
       const config = loadConfig();
-      const rotation = await rotateKeyFile(config, options.newKeyFile, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel));
+      const rotation = await rotateKeyFile(config, options.newKeyFile, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr));
       if (rotation.created) process.stdout.write(`made a new key in ${rotation.newKeyFile} (mode 0600); back it up\n`);
       process.stdout.write(
         `re-encrypted ${rotation.count} secrets under ${rotation.newKeyFile}; set SECRETS_KEY_FILE to it (or move it over the old one) and restart the gateways\n`,

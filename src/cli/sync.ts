@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
@@ -6,8 +6,11 @@ import { Failed, GatewayError } from '../outcome';
 import { prepare } from '../start';
 import { parseDomain } from '../values/sip-address';
 import type { SyncReport } from '../nodes/pbx/sync-service';
+import { newCommand } from './command';
 
-// `npm run sync -- --domain D [--dry-run] [--prune]`: pbx/sync from the command line, for PBX admins.
+// `npm run sync -- --domain D [--dry-run] [--prune] [--json]`: pbx/sync from the command line, for PBX
+// admins. The report is all that goes to stdout (with --json, one JSON document); the log lines and the
+// progress bar go to stderr.
 
 function domainOption(text: string): string {
   const domain = parseDomain(text);
@@ -27,8 +30,7 @@ function summary(report: SyncReport, dryRun: boolean): string {
 }
 
 async function main(): Promise<number> {
-  const program = new Command()
-    .name('npm run sync --')
+  const program = newCommand('npm run sync --', 'pbx-gateway')
     .description('Reconcile a local domain with the extensions on the PBX (PBX_URL and its credentials must be set).')
     .requiredOption('--domain <domain>', 'the local domain to reconcile', domainOption)
     .option('--dry-run', 'report what would change, change nothing', false)
@@ -38,7 +40,7 @@ async function main(): Promise<number> {
   const options = program.opts<{ domain: string; dryRun: boolean; prune: boolean; json: boolean }>();
   const config = loadConfig();
   if (!config.pbx.url) throw new ConfigError('PBX_URL is not set: sync reconciles against a real PBX (set PBX_URL, PBX_API_KEY, PBX_USERNAME, PBX_PASSWORD)');
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   const container = await prepare(config, logger);
   const bar = new SingleBar({ format: 'sync {bar} {value}/{total}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
   let started = false;

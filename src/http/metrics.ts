@@ -15,14 +15,17 @@ interface PoolInternals {
   _connectionQueue?: { length: number };
 }
 
+// Labels as strings made once: a number would be turned into one on every request.
+const STATUS_LABELS: Record<number, string> = Object.fromEntries([200, 400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 503].map((status) => [status, String(status)]));
+
 /** Prometheus metrics of one gateway (a registry of its own, so tests can build several). */
 export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pbxgw_' });
   const requestsTotal = new Counter({
     name: 'pbxgw_requests_total',
-    help: 'Node requests by node and outcome',
-    labelNames: ['node', 'outcome'],
+    help: 'Requests by node, outcome and HTTP status (401, 403 and 429 are refusals, 200 the contract\'s outcomes)',
+    labelNames: ['node', 'outcome', 'status'],
     registers: [registry],
   });
   const requestDuration = new Histogram({
@@ -74,9 +77,9 @@ export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
   return {
     registry,
     requests: {
-      finished({ node, known, outcome, durationMs }) {
+      finished({ node, known, outcome, status, durationMs }) {
         const label = known ? node : 'unknown';
-        requestsTotal.inc({ node: label, outcome });
+        requestsTotal.inc({ node: label, outcome, status: STATUS_LABELS[status] ?? String(status) });
         requestDuration.observe({ node: label }, durationMs / 1000);
       },
     },

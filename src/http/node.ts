@@ -2,6 +2,7 @@ import type Joi from 'joi';
 import type { Scope } from '../config';
 import type { SipAddress } from '../values/sip-address';
 import type { ChangeScope } from '../db/change-scope';
+import type { AnswerMember } from './answer-schemas';
 
 /** What a handler returns for an `ok` answer: the members beside `response: "ok"`. */
 export type OkMembers = Record<string, unknown>;
@@ -49,15 +50,20 @@ export interface NodeDefinition<Params = Record<string, unknown>> {
   /** The node's own parameters; the user form's keys are added by the registry when `userForm` is set. */
   readonly params: Record<string, Joi.Schema>;
   readonly userForm?: UserForm;
-  /** The members of the ok answer, for the OpenAPI document. */
-  readonly answers: Record<string, string>;
-  /** The failed/invalid causes the node can give besides parameter checks, for the OpenAPI document. */
-  readonly failures?: Record<string, string>;
+  /** The members of the ok answer beside `response`, typed for the OpenAPI document (answer-schemas.ts). */
+  readonly answers: Record<string, AnswerMember>;
+  /**
+   * The node's own outcomes besides ok, for the OpenAPI document: cause → meaning for `failed`, or
+   * `{ invalid: meaning }` for an `invalid` cause other than a parameter's name.
+   */
+  readonly failures?: Record<string, string | { readonly invalid: string }>;
   /**
    * Work that may hold a MySQL connection for long (a whole list, a range of numbers, a sync): it
    * runs on a bounded share of the pool, so it never starves the short requests (README, Limits).
+   * A function decides per request, from the validated parameters (a list is long work when whole,
+   * short when paged).
    */
-  readonly longWork?: boolean;
+  readonly longWork?: boolean | ((params: Params) => boolean);
   /** Whether the answer is plain text instead of the JSON envelope. */
   readonly plainText?: boolean;
   handle(params: Params & { user?: SipAddress }, context: NodeContext): Promise<NodeResult>;

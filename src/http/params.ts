@@ -1,22 +1,30 @@
 import Joi from 'joi';
-import { parseMac } from '../values/mac';
-import { parseE164 } from '../values/e164';
-import { parseDomain, parseSipAddress, parseUsername } from '../values/sip-address';
-import { parsePassword } from '../values/password';
-import { parseForwardTarget } from '../values/forward-target';
+import { MAC, parseMac } from '../values/mac';
+import { E164, parseE164 } from '../values/e164';
+import { DOMAIN, SIP_ADDRESS, USERNAME, parseDomain, parseSipAddress, parseUsername } from '../values/sip-address';
+import { PASSWORD, parsePassword } from '../values/password';
+import { FORWARD_TARGET, parseForwardTarget } from '../values/forward-target';
 
 // The parameter vocabulary shared by every node: each value type is parsed once here, at the edge,
 // into its canonical form (CONTRACT section 4), and documented from the same schema.
 
-function canonical(parse: (text: string) => unknown, expectation: string, example: string): Joi.StringSchema {
-  return Joi.string()
+/**
+ * A value type: its pattern first (the OpenAPI document shows it; joi-to-json cannot see into a
+ * custom() parser), then its parser, which makes the canonical form. `example: null` gives none, so
+ * the docs page's "Try it out" leaves the field empty (it fills in every example).
+ */
+function canonical(parse: (text: string) => unknown, expectation: string, pattern: RegExp, example: string | null): Joi.StringSchema {
+  const message = `{{#label}} must be ${expectation}`;
+  const schema = Joi.string()
     .max(512)
+    .pattern(pattern)
+    .messages({ 'string.pattern.base': message })
     .custom((value: string, helpers) => {
       const parsed = parse(value);
-      return parsed === null ? helpers.message({ custom: `{{#label}} must be ${expectation}` }) : parsed;
+      return parsed === null ? helpers.message({ custom: message }) : parsed;
     }, expectation)
-    .description(`Must be ${expectation}.`)
-    .example(example);
+    .description(`Must be ${expectation}.`);
+  return example === null ? schema : schema.example(example);
 }
 
 const NO_CONTROL = /^[^\x00-\x1f\x7f]*$/;
@@ -31,14 +39,14 @@ function text(max: number, what: string): Joi.StringSchema {
 }
 
 export const param = {
-  sipAddress: () => canonical(parseSipAddress, 'a SIP address username@domain', 'alice@pbx.local'),
-  username: () => canonical(parseUsername, '1–64 of A-Z a-z 0-9 . _ - +', 'alice'),
-  domain: () => canonical(parseDomain, 'a DNS host name', 'pbx.local'),
-  host: () => canonical(parseDomain, 'a DNS host name or IPv4 address', 'sip.example.com'),
-  mac: () => canonical(parseMac, '12 hex digits, plain or separated by : or -', '00:1a:2b:3c:4d:5e'),
-  e164: () => canonical(parseE164, "an E.164 number: '+' then 2–15 digits, the first not 0", '+4761123456'),
-  password: () => canonical(parsePassword, '8–64 printable ASCII characters without spaces', 'S3cr3t-pass'),
-  forwardTarget: () => canonical(parseForwardTarget, "empty or an optional '+' and 1–20 digits", '0912345678'),
+  sipAddress: (example: string | null = '1001@pbx.local') => canonical(parseSipAddress, 'a SIP address username@domain', SIP_ADDRESS, example),
+  username: (example: string | null = 'alice') => canonical(parseUsername, '1–64 of A-Z a-z 0-9 . _ - +', USERNAME, example),
+  domain: (example: string | null = 'pbx.local') => canonical(parseDomain, 'a DNS host name', DOMAIN, example),
+  host: (example: string | null = 'sip.example.com') => canonical(parseDomain, 'a DNS host name or IPv4 address', DOMAIN, example),
+  mac: (example: string | null = '00:1a:2b:3c:4d:5e') => canonical(parseMac, '12 hex digits, plain or separated by : or -', MAC, example),
+  e164: (example: string | null = '+4761123456') => canonical(parseE164, "an E.164 number: '+' then 2–15 digits, the first not 0", E164, example),
+  password: (example: string | null = 'S3cr3t-pass') => canonical(parsePassword, '8–64 printable ASCII characters without spaces', PASSWORD, example),
+  forwardTarget: (example: string | null = '0912345678') => canonical(parseForwardTarget, "empty or an optional '+' and 1–20 digits", FORWARD_TARGET, example),
   search: () =>
     Joi.string()
       .max(256)
@@ -49,16 +57,17 @@ export const param = {
   port: () => Joi.number().integer().min(1).max(65535).description('A port number (default 5060).'),
   flag: (what: string) => Joi.boolean().description(what),
   dryRun: () => Joi.boolean().description('Run every check and answer as it would, changing nothing.'),
-  displayname: () => text(128, 'The display name (1–128 characters).').invalid(''),
+  displayname: () => text(128, 'The display name (1–128 characters).').invalid('').example('Alice Example'),
   email: () =>
-    Joi.string().allow('').max(254).email({ tlds: false }).description('An e-mail address (empty clears it).'),
+    Joi.string().allow('').max(254).email({ tlds: false }).description('An e-mail address (empty clears it).').example('alice@example.com'),
   dialplan: () => text(255, 'The dial plan pattern, e.g. (.*).'),
   linetext: () => text(64, 'The text shown on the phone line key.'),
 };
 
 /** The two user forms: `user=foo@bar.bz` or `username=foo&domain=bar.bz`, resolved by the registry. */
+// Only `user` carries an example: the docs page fills in every example, and both forms at once are refused.
 export const userFormKeys = {
   user: param.sipAddress().description('The user as username@domain (or give username and domain).'),
-  username: param.username().description('The username, with domain (instead of user).'),
-  domain: param.domain().description('The domain, with username (instead of user).'),
+  username: param.username(null).description('The username, with domain (instead of user).'),
+  domain: param.domain(null).description('The domain, with username (instead of user).'),
 };

@@ -56,18 +56,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** A parameter given twice, named by its name; one without a name (`"": …`) is no parameter of any node. */
+function givenTwice(name: string): Invalid {
+  return name === '' ? new Invalid('parameter', 'a parameter without a name is given twice') : new Invalid(name, `${name} is given twice`);
+}
+
 /** GET takes the query; POST takes the query and the body, and a name given in both is refused. */
 function requestParameters(request: Request): Record<string, unknown> {
   const query = request.query as Record<string, unknown>;
   if (request.method !== 'POST' || request.body === undefined) return query;
   if (!isPlainObject(request.body)) throw new Invalid('body', 'the body must be a JSON object or a form');
   const duplicate = duplicateKeyOf(request);
-  if (duplicate !== undefined) throw new Invalid(duplicate, `${duplicate} is given twice`);
+  if (duplicate !== undefined) throw givenTwice(duplicate);
   // No prototype: a body member named __proto__ stays a member (and is refused as unknown)
   // instead of becoming the prototype, whose members the schema would then take as parameters.
   const merged: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, query);
   for (const [name, value] of Object.entries(request.body)) {
-    if (Object.prototype.hasOwnProperty.call(merged, name)) throw new Invalid(name, `${name} is given twice`);
+    if (Object.prototype.hasOwnProperty.call(merged, name)) throw givenTwice(name);
     merged[name] = value;
   }
   return merged;
@@ -257,6 +262,12 @@ function auditSubject(params: Record<string, unknown>): string | null {
   return about && typeof about === 'object' ? formatSipAddress(about) : null;
 }
 
+/** Whether this request is long work: a node's flag, or its judgement of the parameters (a whole list, not a page). */
+function isLongWork(definition: NodeDefinition, params: Record<string, unknown>): boolean {
+  const { longWork } = definition;
+  return typeof longWork === 'function' ? longWork(params) : longWork === true;
+}
+
 /** Whether a node may change something (and so is audited): not read nodes, nor admin reads like audit/list. */
 function changes(node: CompiledNode): boolean {
   return node.definition.scope !== 'read' && node.definition.readOnly !== true;
@@ -265,6 +276,14 @@ function changes(node: CompiledNode): boolean {
 /** Whether the request has a body to parse (type-is's rule: Transfer-Encoding, or a numeric Content-Length). */
 function hasBody(request: Request): boolean {
   return request.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(request.headers['content-length']));
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The client's own X-Request-Id when it is well-formed (CONTRACT section 3), else null (one is made). */
+export function ownRequestId(request: { headers: Request['headers'] }): string | null {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : null;
 }
 
 /** The prefix of node paths; `/api/openapi.json` and `/api/docs` are not nodes and pass on. */
@@ -319,7 +338,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     try {
       const params = validateParameters(node, requestParameters(request));
       // Long work waits its turn for one of a bounded share of the pool, held until its answer is out.
-      if (longWork && node.definition.longWork) leave = await longWork.enter();
+      if (longWork && isLongWork(node.definition, params)) leave = await longWork.enter();
       // Before the work: a transaction that commits the change writes the audit record with it.
       if (context.audit) context.subject = auditSubject(params);
       const result: NodeResult = await withDeadline(node.definition.handle(params, context), requestTimeoutMs, change);
@@ -355,11 +374,12 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     response: Response,
     context: NodeContext,
     started: number,
+    marker: string,
   ): Promise<Served> {
     if (!audit) return run(node, request, response, context);
     const params = auditParams({ ...(request.query as Record<string, unknown>), ...(isPlainObject(request.body) ? request.body : {}) });
     const record = (served: Served): AuditRecord => ({
-      requestId: context.requestId,
+      requestId: marker,
       token: context.tokenName,
       node: node.definition.path,
       params,
@@ -373,7 +393,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     let settled = false;
     const stop = new AbortController();
     const scope: ChangeScope = {
-      requestId: context.requestId,
+      requestId: marker,
       recorded: false,
       committing: false,
       signal: stop.signal,
@@ -406,6 +426,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
     client: Client | null,
     started: number,
     requestId: string,
+    generated: boolean,
   ): Promise<Served> {
     if (!node) return refuse(response, requestId, { outcome: 'invalid', cause: 'node', status: 404 }, `no node ${path}`);
     if (request.method !== 'GET' && request.method !== 'POST') {
@@ -434,7 +455,10 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       return refuse(response, requestId, { outcome: 'invalid', cause: 'body', status: 400 }, detail);
     }
     const context: NodeContext = { requestId, tokenName: client?.name ?? null };
-    return changes(node) ? runAudited(node, request, response, context, started) : run(node, request, response, context);
+    // The commit marker (audit_log.request_id) must be unique: a client's own X-Request-Id may repeat
+    // (a retry), so a change whose id the client chose commits under an id of its own.
+    const marker = generated ? requestId : randomUUID();
+    return changes(node) ? runAudited(node, request, response, context, started, marker) : run(node, request, response, context);
   }
 
   function finish(request: Request, path: string, known: boolean, client: Client | null, served: Served, started: number, requestId: string): void {
@@ -460,7 +484,8 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       return;
     }
     const started = performance.now();
-    const requestId = randomUUID();
+    const own = ownRequestId(request);
+    const requestId = own ?? randomUUID();
     const path = url.slice(API_PREFIX.length);
     const node = nodes.get(path);
     // Auth and limits come first: an anonymous caller learns nothing (not even 404) and sends no body.
@@ -471,7 +496,7 @@ export function nodeDispatcher(nodes: Map<string, CompiledNode>, options: Dispat
       finish(request, path, node !== undefined, client, served, started, requestId);
       return;
     }
-    serve(request, response, path, node, client, started, requestId).then(
+    serve(request, response, path, node, client, started, requestId, own === null).then(
       (served) => {
         admission.release();
         finish(request, path, node !== undefined, client, served, started, requestId);

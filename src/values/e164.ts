@@ -3,7 +3,7 @@ import metadata from 'libphonenumber-js/min/metadata';
 // CONTRACT section 4: '+' then 2–15 digits, the first not 0. Stored as the digits' integer value
 // (at most 15 digits, so always below Number.MAX_SAFE_INTEGER) and shown with its '+'.
 
-const E164 = /^\+[1-9][0-9]{1,14}$/;
+export const E164 = /^\+[1-9][0-9]{1,14}$/;
 
 export function parseE164(text: string): string | null {
   return E164.test(text) ? text : null;

@@ -1,6 +1,6 @@
 // CONTRACT section 4: empty (clears the forward) or an optional '+' and 1–20 digits.
-const TARGET = /^(\+?[0-9]{1,20})?$/;
+export const FORWARD_TARGET = /^(\+?[0-9]{1,20})?$/;
 
 export function parseForwardTarget(text: string): string | null {
-  return TARGET.test(text) ? text : null;
+  return FORWARD_TARGET.test(text) ? text : null;
 }

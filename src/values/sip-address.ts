@@ -5,8 +5,23 @@ export interface SipAddress {
   readonly domain: string;
 }
 
-const USERNAME = /^[A-Za-z0-9._+-]{1,64}$/;
+export const USERNAME = /^[A-Za-z0-9._+-]{1,64}$/;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+// The same rules as whole patterns, for the OpenAPI document and the edge's first check; the parsers
+// below also bound a domain's length (253), which a pattern cannot say.
+const hostname = (alphanumeric: string): string => {
+  const label = `[${alphanumeric}]([${alphanumeric}-]{0,61}[${alphanumeric}])?`;
+  return `${label}(\\.${label})*`;
+};
+/** A domain as clients may write it (any case). */
+export const DOMAIN = new RegExp(`^${hostname('A-Za-z0-9')}$`);
+/** A SIP address as clients may write it. */
+export const SIP_ADDRESS = new RegExp(`^${USERNAME.source.slice(1, -1)}@${hostname('A-Za-z0-9')}$`);
+/** A SIP address as answers give it: the domain lower-cased. */
+export const CANONICAL_SIP_ADDRESS = new RegExp(`^${USERNAME.source.slice(1, -1)}@${hostname('a-z0-9')}$`);
+/** A domain as answers give it. */
+export const CANONICAL_DOMAIN = new RegExp(`^${hostname('a-z0-9')}$`);
 
 export function parseUsername(text: string): string | null {
   return USERNAME.test(text) ? text : null;

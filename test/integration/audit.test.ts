@@ -298,7 +298,7 @@ describe('the audit row and the change share one transaction', () => {
 });
 
 describe('audit/list', () => {
-  it('answers entries newest first, each {time, token, node, params, response, cause, duration_ms}', async () => {
+  it('answers entries newest first, each {id, time, token, node, params, response, cause, duration_ms}', async () => {
     const numbers = [freshNumber(), freshNumber(), freshNumber()];
     for (const number of numbers) expect((await call('numbers/add', { number })).body.response).toBe('ok');
     expect((await call('numbers/add', { number: numbers[0] }, ADMIN)).body.cause).toBe('exists');
@@ -307,7 +307,8 @@ describe('audit/list', () => {
     const entries = response.body.entries as Record<string, unknown>[];
     expect(entries).toHaveLength(4);
     for (const entry of entries) {
-      expect(Object.keys(entry).sort()).toEqual(['cause', 'duration_ms', 'node', 'params', 'response', 'time', 'token']);
+      expect(Object.keys(entry).sort()).toEqual(['cause', 'duration_ms', 'id', 'node', 'params', 'response', 'time', 'token']);
+      expect(Number.isInteger(entry.id)).toBe(true);
       expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
       expect(typeof entry.duration_ms).toBe('number');
     }

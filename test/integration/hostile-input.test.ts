@@ -532,7 +532,7 @@ function droppedByParser(hostile: HostileRequest, name: string, value: Value): b
   return encodeRequest(hostile).form && (name === '__proto__' || name === '');
 }
 
-const TABLES = ['users', 'addresses', 'phones', 'aliases', 'numbers', 'domains'];
+const TABLES = ['users', 'addresses', 'phones', 'aliases', 'numbers', 'domains', 'user_permissions'];
 
 let fingerprintSql = '';
 

@@ -306,7 +306,7 @@ describe('plain HTTP (no TLS_CERT_FILE)', () => {
 
   async function refusalsCounted(): Promise<number> {
     const text = (await httpGet(`${gateway.running.url}/metrics`)).body;
-    return Number(/^pbxgw_requests_total\{node="unknown",outcome="invalid"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    return Number(/^pbxgw_requests_total\{node="unknown",outcome="invalid",status="400"\} (\d+)$/m.exec(text)?.[1] ?? 0);
   }
 
   it('answers a request line that is not HTTP with 400 and the envelope, and counts it', async () => {

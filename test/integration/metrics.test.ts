@@ -78,10 +78,10 @@ describe('GET /metrics', () => {
     expect((await gateway.get('numbers/inpool', { number })).body.response).toBe('ok');
     const after = (await scrape()).samples;
     const delta = (labels: Record<string, string>) => value(after, 'pbxgw_requests_total', labels) - value(before, 'pbxgw_requests_total', labels);
-    expect(delta({ node: 'numbers/inpool', outcome: 'failed' })).toBe(3);
-    expect(delta({ node: 'numbers/inpool', outcome: 'ok' })).toBe(1);
-    expect(delta({ node: 'numbers/add', outcome: 'ok' })).toBe(2);
-    expect(delta({ node: 'numbers/add', outcome: 'invalid' })).toBe(1);
+    expect(delta({ node: 'numbers/inpool', outcome: 'failed', status: '200' })).toBe(3);
+    expect(delta({ node: 'numbers/inpool', outcome: 'ok', status: '200' })).toBe(1);
+    expect(delta({ node: 'numbers/add', outcome: 'ok', status: '200' })).toBe(2);
+    expect(delta({ node: 'numbers/add', outcome: 'invalid', status: '200' })).toBe(1);
     expect(delta({ node: 'numbers/add', outcome: 'failed' })).toBe(0);
   });
 
@@ -121,7 +121,7 @@ describe('GET /metrics', () => {
     const addDurations = (samples: Sample[]) => value(samples, 'pbxgw_pbx_call_duration_seconds_count', { path: '/pbx/users/add' });
     expect(addDurations(after) - addDurations(before)).toBe(2);
     // And the requests by their outcome.
-    const requests = (samples: Sample[], outcome: string) => value(samples, 'pbxgw_requests_total', { node: 'user/add_local', outcome });
+    const requests = (samples: Sample[], outcome: string) => value(samples, 'pbxgw_requests_total', { node: 'user/add_local', outcome, status: '200' });
     expect(requests(after, 'ok') - requests(before, 'ok')).toBe(1);
     expect(requests(after, 'failed') - requests(before, 'failed')).toBe(1);
     expect(requests(after, 'error') - requests(before, 'error')).toBe(1);
@@ -156,14 +156,14 @@ describe('GET /metrics', () => {
   });
 
   it('counts requests to unknown nodes under node="unknown", never under their path', async () => {
-    const before = value((await scrape()).samples, 'pbxgw_requests_total', { node: 'unknown', outcome: 'invalid' });
+    const before = value((await scrape()).samples, 'pbxgw_requests_total', { node: 'unknown', outcome: 'invalid', status: '404' });
     const junk = `probe${randomBytes(6).toString('hex')}`;
     for (const path of [`/api/${junk}/one`, `/api/user/${junk}`, `/api/${junk}`]) {
       const response = await request(gateway.app).get(path);
       expect(response.status).toBe(404);
     }
     const { text, samples } = await scrape();
-    expect(value(samples, 'pbxgw_requests_total', { node: 'unknown', outcome: 'invalid' }) - before).toBe(3);
+    expect(value(samples, 'pbxgw_requests_total', { node: 'unknown', outcome: 'invalid', status: '404' }) - before).toBe(3);
     expect(text).not.toContain(junk);
   });
 });
@@ -187,8 +187,10 @@ describe('GET /metrics with auth', () => {
     const response = await request(secured.app).get('/metrics').set('Authorization', `Bearer ${reader.token}`);
     expect(response.status).toBe(200);
     const samples = parseSamples(response.text);
-    expect(value(samples, 'pbxgw_requests_total', { node: 'numbers/list', outcome: 'invalid' })).toBe(1);
-    expect(value(samples, 'pbxgw_requests_total', { node: 'numbers/add', outcome: 'failed' })).toBe(1);
+    // 401 and 403 are told apart from the contract's outcomes (HTTP 200) by their status.
+    expect(value(samples, 'pbxgw_requests_total', { node: 'numbers/list', outcome: 'invalid', status: '401' })).toBe(1);
+    expect(value(samples, 'pbxgw_requests_total', { node: 'numbers/add', outcome: 'failed', status: '403' })).toBe(1);
+    expect(value(samples, 'pbxgw_requests_total', { node: 'numbers/add', outcome: 'failed', status: '200' })).toBe(0);
     expect(response.text).not.toContain(reader.token);
   });
 });

@@ -264,3 +264,26 @@ describe('loadConfig', () => {
     expect(config.numbersMaxRange).toBe(1000000);
   });
 });
+
+describe('PERMISSIONS', () => {
+  it("defaults to kamctl's list", () => {
+    expect(validateConfig(structuredClone(BASE)).permissions).toEqual(['local', 'ld', 'int', 'voicemail', 'free-pstn']);
+    expect(loadConfig({}).permissions).toEqual(['local', 'ld', 'int', 'voicemail', 'free-pstn']);
+  });
+
+  it('takes a comma-separated list from the environment, trimmed; empty means none', () => {
+    expect(loadConfig({ PERMISSIONS: ' gold, silver ,,bronze.1' }, configDirectory()).permissions).toEqual(['gold', 'silver', 'bronze.1']);
+    expect(loadConfig({ PERMISSIONS: '' }, configDirectory()).permissions).toEqual([]);
+  });
+
+  it.each([
+    ['a name with a space', 'local,long distance'],
+    ['a name over 64 characters', `local,${'x'.repeat(65)}`],
+    ['a name twice', 'local,ld,local'],
+    ['a name with a quote', "local,o'brien"],
+  ])('stops with one line naming PERMISSIONS for %s', (_what, value) => {
+    const error = configError(() => loadConfig({ PERMISSIONS: value }, configDirectory()));
+    expect(error.message).toMatch(/^PERMISSIONS /);
+    expect(error.message).not.toContain('\n');
+  });
+});

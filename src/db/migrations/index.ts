@@ -3,6 +3,8 @@ import { auditLog } from './002-audit-log';
 import { consistency } from './003-consistency';
 import { secrets } from './004-secrets';
 import { apiTokens } from './005-api-tokens';
+import { userAddressOrder } from './006-user-address-order';
+import { permissions } from './007-permissions';
 
 export interface Migration {
   readonly name: string;
@@ -11,4 +13,4 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
-export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency, secrets, apiTokens];
+export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency, secrets, apiTokens, userAddressOrder, permissions];

@@ -1,8 +1,10 @@
 import Joi from 'joi';
 import { defineNode, type NodeDefinition } from '../../http/node';
 import { param } from '../../http/params';
+import { answer } from '../../http/answer-schemas';
 import { Invalid } from '../../outcome';
 import { formatSipAddress, parseSipAddress, type SipAddress } from '../../values/sip-address';
+import { pageAnswer, readsWholeList } from '../paging';
 import type { AliasService } from './alias-service';
 
 interface AliasForm {
@@ -15,7 +17,7 @@ interface AliasForm {
 // cause per node: `alias` for alias/add, `address` for alias/remove. So the schema only asks for
 // strings: an empty or overlong value is malformed and gets that cause from resolveAlias too.
 const aliasFormKeys = {
-  alias: Joi.string().allow('').description('The alias as username@domain (or give alias_username and alias_domain).'),
+  alias: Joi.string().allow('').description('The alias as username@domain (or give alias_username and alias_domain).').example('sales@pbx.local'),
   alias_username: Joi.string().allow('').description('The alias username, with alias_domain.'),
   alias_domain: Joi.string().allow('').description('The alias domain, with alias_username.'),
 };
@@ -39,25 +41,29 @@ function resolveAlias(form: AliasForm, cause: string): SipAddress {
 
 export function aliasNodes(aliases: AliasService): NodeDefinition[] {
   return [
-    defineNode<{ destination?: SipAddress; alias?: SipAddress; e164?: boolean }>({
+    defineNode<{ destination?: SipAddress; alias?: SipAddress; e164?: boolean; limit?: number; after?: SipAddress }>({
       path: 'alias/list',
-      longWork: true,
+      // One alias, or one destination's, is a key lookup; only the whole list unpaged is long.
+      longWork: (params) => readsWholeList(params) && params.alias === undefined && params.destination === undefined,
       scope: 'read',
       summary: 'All aliases, those of one destination (only its E.164 alias with e164=true), or one alias address.',
       params: {
         destination: param.sipAddress().description('List the aliases pointing at this address.'),
-        alias: param.sipAddress().description('Look up this alias address.'),
+        alias: param.sipAddress(null).description('Look up this alias address.'),
         e164: param.flag('true: only E.164 aliases (not with alias).'),
+        limit: param.limit().description('A page of at most this many aliases (1–100000); the answer carries next while more follow.'),
+        after: param.sipAddress(null).description('Only the aliases after this alias address in the list’s order: the next of the previous page.'),
       },
-      answers: { aliases: 'Array of {alias, destination}; empty when nothing matches.' },
-      handle: async ({ destination, alias, e164 = false }) => {
+      answers: {
+        aliases: answer.aliases('The aliases, ordered by alias address; empty when nothing matches.'),
+        next: answer.next(answer.sipAddress('The alias address to give as after for the following page.')),
+      },
+      failures: { alias: { invalid: 'alias together with destination' }, e164: { invalid: 'e164 together with alias' } },
+      handle: async ({ destination, alias, e164 = false, limit, after }) => {
         if (alias !== undefined && destination !== undefined) throw new Invalid('alias', 'give destination or alias, not both');
-        if (alias !== undefined) {
-          if (e164) throw new Invalid('e164', 'e164 does not apply to an alias lookup');
-          return { aliases: await aliases.list({ alias }) };
-        }
-        if (destination !== undefined) return { aliases: await aliases.list({ destination, e164Only: e164 }) };
-        return { aliases: await aliases.list({ e164Only: e164 }) };
+        if (alias !== undefined && e164) throw new Invalid('e164', 'e164 does not apply to an alias lookup');
+        const filter = alias !== undefined ? { alias } : destination !== undefined ? { destination, e164Only: e164 } : { e164Only: e164 };
+        return pageAnswer('aliases', await aliases.list(filter, { limit: limit ?? null, after: after ?? null }));
       },
     }),
     defineNode<AliasForm & { destination: SipAddress; dry_run?: boolean }>({
@@ -65,11 +71,12 @@ export function aliasNodes(aliases: AliasService): NodeDefinition[] {
       scope: 'write',
       summary: 'Adds an alias in a local domain pointing at a destination address.',
       params: { ...aliasFormKeys, destination: param.sipAddress().required(), dry_run: param.dryRun() },
-      answers: { alias: 'The alias address.', destination: 'The destination address.', dry_run: 'true when nothing was changed' },
+      answers: { alias: answer.sipAddress('The alias address.'), destination: answer.sipAddress('The destination address.'), dry_run: answer.dryRun },
       failures: {
         nxdomain: 'the alias domain is not local',
         nonexistant: 'the destination is in a local domain and has no user',
         exists: 'the alias is taken by an alias or a user, or the destination has an E.164 alias already',
+        alias: { invalid: 'the alias is missing or malformed, or given in both forms' },
       },
       handle: async ({ destination, dry_run: dryRun = false, ...form }, { audit }) => {
         const alias = resolveAlias(form, 'alias');
@@ -82,8 +89,8 @@ export function aliasNodes(aliases: AliasService): NodeDefinition[] {
       scope: 'write',
       summary: 'Removes an alias.',
       params: aliasFormKeys,
-      answers: { alias: 'The removed alias address.' },
-      failures: { address: 'invalid: the alias is missing or malformed', nonexistant: 'no such alias' },
+      answers: { alias: answer.sipAddress('The removed alias address.') },
+      failures: { nonexistant: 'no such alias', address: { invalid: 'the alias is missing or malformed, in either form' } },
       handle: async (form, { audit }) => {
         const alias = resolveAlias(form, 'address');
         await aliases.remove(alias, audit);

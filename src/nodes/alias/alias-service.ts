@@ -3,6 +3,7 @@ import { Failed } from '../../outcome';
 import { parseE164 } from '../../values/e164';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
+import type { Page, PageRequest } from '../paging';
 import type { UserStore } from '../user/user-store';
 import type { AliasEntry, AliasFilter, AliasStore } from './alias-store';
 
@@ -23,8 +24,9 @@ export class AliasService {
     this.domains = deps.domains;
   }
 
-  list(filter: AliasFilter): Promise<AliasEntry[]> {
-    return this.aliases.list(filter);
+  /** The page's `next` is the last alias address on it, as the answer writes it. */
+  list(filter: AliasFilter, page: PageRequest<SipAddress>): Promise<Page<AliasEntry, string>> {
+    return this.aliases.list(filter, page);
   }
 
   /**

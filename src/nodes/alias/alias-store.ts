@@ -5,6 +5,7 @@ import { withTransaction } from '../../db/transaction';
 import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+import { cutPage, rowsToRead, WHOLE, type Page, type PageRequest } from '../paging';
 
 export interface AliasEntry {
   readonly alias: string;
@@ -26,9 +27,13 @@ function rowToAlias(row: RowDataPacket): AliasEntry {
 export class AliasStore {
   constructor(private readonly pool: Pool) {}
 
-  async list(filter: AliasFilter): Promise<AliasEntry[]> {
+  /**
+   * Ordered by (alias_username, alias_domain), the unique key aliases_alias; a page after an alias
+   * is a range of that key, written as an OR because MariaDB does not range-scan a row comparison.
+   */
+  async list(filter: AliasFilter, page: PageRequest<SipAddress> = WHOLE): Promise<Page<AliasEntry, string>> {
     const conditions: string[] = [];
-    const bound: string[] = [];
+    const bound: (string | number)[] = [];
     if ('alias' in filter) {
       conditions.push('alias_username = ? AND alias_domain = ?');
       bound.push(filter.alias.username, filter.alias.domain);
@@ -39,13 +44,18 @@ export class AliasStore {
       }
       if (filter.e164Only) conditions.push('e164 = 1');
     }
+    if (page.after !== null) {
+      conditions.push('(alias_username > ? OR (alias_username = ? AND alias_domain > ?))');
+      bound.push(page.after.username, page.after.username, page.after.domain);
+    }
+    if (page.limit !== null) bound.push(rowsToRead(page.limit));
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const [rows] = await this.pool.execute<RowDataPacket[]>(
       `SELECT alias_username, alias_domain, destination_username, destination_domain FROM aliases ${where}
-       ORDER BY alias_username, alias_domain`,
+       ORDER BY alias_username, alias_domain${page.limit === null ? '' : ' LIMIT ?'}`,
       bound,
     );
-    return rows.map(rowToAlias);
+    return cutPage(rows.map(rowToAlias), page.limit, (entry) => entry.alias);
   }
 
   async hasE164Alias(destination: SipAddress): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Connection, Pool } from '../../db/pool';
+import { cutPage, rowsToRead, type Page } from '../paging';
 
 export interface AuditRecord {
   readonly token: string | null;
@@ -15,6 +16,8 @@ export interface AuditRecord {
 }
 
 export interface AuditEntry {
+  /** The record's place in the trail: newer records have greater ids (audit/list's `after`). */
+  id: number;
   time: string;
   token: string | null;
   node: string;
@@ -26,6 +29,7 @@ export interface AuditEntry {
 
 function rowToEntry(row: RowDataPacket): AuditEntry {
   return {
+    id: Number(row.id),
     time: new Date(row.time).toISOString(),
     token: row.token,
     node: row.node,
@@ -58,13 +62,26 @@ export class AuditStore {
     ]);
   }
 
-  /** Newest first. */
-  async list(subject: string | null, limit: number): Promise<AuditEntry[]> {
-    const where = subject === null ? '' : 'WHERE subject = ?';
+  /**
+   * Newest first: at most `limit` entries older than the entry `after` (its id; null: from the
+   * newest), a range of the primary key, or of audit_subject (subject, id) for one subject.
+   */
+  async list(subject: string | null, after: number | null, limit: number): Promise<Page<AuditEntry, number>> {
+    const conditions: string[] = [];
+    const bound: (string | number)[] = [];
+    if (subject !== null) {
+      conditions.push('subject = ?');
+      bound.push(subject);
+    }
+    if (after !== null) {
+      conditions.push('id < ?');
+      bound.push(after);
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const [rows] = await this.pool.query<RowDataPacket[]>(
-      `SELECT time, token, node, params, response, cause, duration_ms FROM audit_log ${where} ORDER BY id DESC LIMIT ?`,
-      subject === null ? [limit] : [subject, limit],
+      `SELECT id, time, token, node, params, response, cause, duration_ms FROM audit_log ${where} ORDER BY id DESC LIMIT ?`,
+      [...bound, rowsToRead(limit)],
     );
-    return rows.map(rowToEntry);
+    return cutPage(rows.map(rowToEntry), limit, (entry) => entry.id);
   }
 }

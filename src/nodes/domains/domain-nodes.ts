@@ -1,8 +1,7 @@
 import { defineNode, type NodeDefinition } from '../../http/node';
 import { param } from '../../http/params';
+import { answer } from '../../http/answer-schemas';
 import type { DomainChanges, DomainService } from './domain-service';
-
-const DOMAIN_OBJECT = '{domain, local, registrar, proxy, r_port, p_port}';
 
 const settings = {
   local: param.flag('true: the SIP accounts of this domain live on the PBX.'),
@@ -19,15 +18,15 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       scope: 'read',
       summary: 'The known domains and their server defaults.',
       params: {},
-      answers: { domains: `Array of ${DOMAIN_OBJECT}.` },
+      answers: { domains: answer.domains('The domains, ordered.') },
       handle: async () => ({ domains: await domains.list() }),
     }),
     defineNode<{ domain: string } & DomainChanges>({
       path: 'domains/add',
       scope: 'admin',
       summary: 'Adds a domain (local or not) with its server defaults.',
-      params: { domain: param.domain().required(), ...settings },
-      answers: { domain: DOMAIN_OBJECT },
+      params: { domain: param.domain('example.org').required(), ...settings },
+      answers: { domain: answer.domain },
       failures: { exists: 'the domain exists' },
       handle: async ({ domain, ...changes }, { audit }) => ({ domain: await domains.add(domain, changes, audit) }),
     }),
@@ -35,8 +34,8 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       path: 'domains/update',
       scope: 'admin',
       summary: "Changes a domain's settings.",
-      params: { domain: param.domain().required(), ...settings },
-      answers: { domain: DOMAIN_OBJECT },
+      params: { domain: param.domain('example.org').required(), ...settings },
+      answers: { domain: answer.domain },
       failures: { nonexistant: 'no such domain' },
       handle: async ({ domain, ...changes }, { audit }) => ({ domain: await domains.update(domain, changes, audit) }),
     }),
@@ -44,8 +43,8 @@ export function domainNodes(domains: DomainService): NodeDefinition[] {
       path: 'domains/remove',
       scope: 'admin',
       summary: 'Removes a domain (refused while users or aliases use it).',
-      params: { domain: param.domain().required() },
-      answers: { domain: 'The removed domain.' },
+      params: { domain: param.domain('example.org').required() },
+      answers: { domain: answer.domainName('The removed domain.') },
       failures: { nonexistant: 'no such domain', inuse: 'users or aliases use the domain' },
       handle: async ({ domain }, { audit }) => {
         await domains.remove(domain, audit);

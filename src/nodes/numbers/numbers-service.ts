@@ -1,6 +1,7 @@
 import type { ChangeScope } from '../../db/change-scope';
 import { Failed, Invalid } from '../../outcome';
 import { countryCallingCode, e164ToInteger } from '../../values/e164';
+import type { Page, PageRequest } from '../paging';
 import type { NumbersStore, RangeResult } from './numbers-store';
 
 export interface NumbersServiceDeps {
@@ -12,6 +13,8 @@ export interface ListRequest {
   readonly like: string | null;
   readonly random: boolean;
   readonly limit: number | null;
+  /** An E.164 number: only the numbers after it in ascending order (not with random). */
+  readonly after: string | null;
 }
 
 export class NumbersService {
@@ -23,10 +26,21 @@ export class NumbersService {
     this.maxRange = deps.maxRange;
   }
 
+  /**
+   * A random sample, or the whole list (from `after` on) in ascending order: streamed, as it may be
+   * millions of numbers. A page (a limit without random) is `page`.
+   */
   list(request: ListRequest): AsyncIterable<string> {
-    return request.random
-      ? this.numbers.listRandom(request.like, request.limit)
-      : this.numbers.listOrdered(request.like, request.limit);
+    if (request.random) {
+      if (request.after !== null) throw new Invalid('after', 'after pages the ascending order; it does not apply to random=true');
+      return this.numbers.listRandom(request.like, request.limit);
+    }
+    return this.numbers.listOrdered(request.like, request.after === null ? null : e164ToInteger(request.after));
+  }
+
+  /** One page of the ascending order: at most `limit` numbers after `after`, and `next` while more follow. */
+  page(like: string | null, page: PageRequest<string> & { readonly limit: number }): Promise<Page<string, string>> {
+    return this.numbers.page(like, page.after === null ? null : e164ToInteger(page.after), page.limit);
   }
 
   add(number: string, audit?: ChangeScope): Promise<void> {

@@ -5,6 +5,7 @@ import { withTransaction } from '../../db/transaction';
 import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { integerToE164 } from '../../values/e164';
+import { cutPage, rowsToRead, type Page } from '../paging';
 
 export interface RangeResult {
   readonly added: number;
@@ -13,6 +14,21 @@ export interface RangeResult {
 
 // A random sample of up to this many numbers is drawn by key seeks; larger ones sort the pool by RAND().
 const SEEK_SAMPLE_MAX = 1000;
+
+/** The WHERE of the ordered list: the search, and the keyset of a page. */
+function orderedConditions(like: string | null, after: number | null): { where: string; bound: unknown[] } {
+  const conditions: string[] = [];
+  const bound: unknown[] = [];
+  if (like !== null) {
+    conditions.push("CONCAT('+', number) LIKE ?");
+    bound.push(like);
+  }
+  if (after !== null) {
+    conditions.push('number > ?');
+    bound.push(after);
+  }
+  return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', bound };
+}
 
 export class NumbersStore {
   private sequenceEngine: Promise<boolean> | undefined;
@@ -97,12 +113,20 @@ export class NumbersStore {
     return this.sequenceEngine;
   }
 
-  /** Ascending numeric order, streamed straight from the server. */
-  listOrdered(like: string | null, limit: number | null): AsyncIterable<string> {
-    const where = like === null ? '' : "WHERE CONCAT('+', number) LIKE ?";
-    const bound: unknown[] = like === null ? [] : [like];
-    if (limit !== null) bound.push(limit);
-    return this.stream(`SELECT number FROM numbers ${where} ORDER BY number${limit === null ? '' : ' LIMIT ?'}`, bound);
+  /** Ascending numeric order (after the number `after`, when given), streamed straight from the server. */
+  listOrdered(like: string | null, after: number | null): AsyncIterable<string> {
+    const { where, bound } = orderedConditions(like, after);
+    return this.stream(`SELECT number FROM numbers ${where} ORDER BY number`, bound);
+  }
+
+  /**
+   * One page in ascending numeric order: the numbers after `after` (a range of the primary key, so
+   * as quick deep in a pool of millions as at its start), read whole rather than streamed.
+   */
+  async page(like: string | null, after: number | null, limit: number): Promise<Page<string, string>> {
+    const { where, bound } = orderedConditions(like, after);
+    const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT number FROM numbers ${where} ORDER BY number LIMIT ?`, [...bound, rowsToRead(limit)]);
+    return cutPage(rows.map((row) => integerToE164(row.number)), limit, (number) => number);
   }
 
   /** A random sample in random order (CONTRACT: numbers/list?random=true). */

@@ -1,5 +1,6 @@
 import { defineNode, type NodeDefinition } from '../../http/node';
 import { param } from '../../http/params';
+import { answer } from '../../http/answer-schemas';
 import type { SyncService } from './sync-service';
 
 export function pbxNodes(sync: SyncService): NodeDefinition[] {
@@ -19,11 +20,11 @@ export function pbxNodes(sync: SyncService): NodeDefinition[] {
         prune: param.flag('true: remove local users whose extension is gone from the PBX.'),
       },
       answers: {
-        imported: 'Addresses imported from the PBX.',
-        updated: 'Addresses whose name or e-mail were taken from the PBX.',
-        missing_on_pbx: 'Local users whose extension is not on the PBX.',
-        pruned: 'Of those, the ones removed.',
-        dry_run: 'true when nothing was changed',
+        imported: answer.sipAddresses('Addresses imported from the PBX.'),
+        updated: answer.sipAddresses('Addresses whose name or e-mail were taken from the PBX.'),
+        missing_on_pbx: answer.sipAddresses('Local users whose extension is not on the PBX.'),
+        pruned: answer.sipAddresses('Of those, the ones removed.'),
+        dry_run: answer.dryRun,
       },
       failures: { domain: 'the domain is not local', pbx: 'the PBX refused' },
       handle: async ({ domain, dry_run: dryRun = false, prune = false }, { audit }) => {

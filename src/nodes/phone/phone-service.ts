@@ -1,6 +1,7 @@
 import type { ChangeScope } from '../../db/change-scope';
 import { Failed } from '../../outcome';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
+import type { Page, PageRequest } from '../paging';
 import type { UserStore } from '../user/user-store';
 import type { PhoneStore } from './phone-store';
 
@@ -27,8 +28,9 @@ export class PhoneService {
     return user ? this.phones.macsOf(user.id) : [];
   }
 
-  list(like: string | null): Promise<string[]> {
-    return this.phones.list(like);
+  /** `after` is a MAC in its canonical form (12 lower-case hex digits). */
+  list(like: string | null, page: PageRequest<string>): Promise<Page<string, string>> {
+    return this.phones.list(like, page);
   }
 
   async add(mac: string, address: SipAddress, dryRun: boolean, audit?: ChangeScope): Promise<void> {

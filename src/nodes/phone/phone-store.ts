@@ -4,6 +4,7 @@ import type { Pool } from '../../db/pool';
 import type { ChangeScope } from '../../db/change-scope';
 import { withTransaction } from '../../db/transaction';
 import { Failed } from '../../outcome';
+import { cutPage, rowsToRead, WHOLE, type Page, type PageRequest } from '../paging';
 
 export class PhoneStore {
   constructor(private readonly pool: Pool) {}
@@ -22,14 +23,26 @@ export class PhoneStore {
     return rows.map((row) => row.mac);
   }
 
-  async list(like: string | null): Promise<string[]> {
-    // mac is ASCII; the search may not be (see UserStore.list).
-    const where = like === null ? '' : 'WHERE CONVERT(mac USING utf8mb4) COLLATE utf8mb4_bin LIKE ?';
+  /** Ordered by mac, the primary key's first column: a page after a MAC is a range of it. */
+  async list(like: string | null, page: PageRequest<string> = WHOLE): Promise<Page<string, string>> {
+    const conditions: string[] = [];
+    const bound: (string | number)[] = [];
+    if (like !== null) {
+      // mac is ASCII; the search may not be (see UserStore.list).
+      conditions.push('CONVERT(mac USING utf8mb4) COLLATE utf8mb4_bin LIKE ?');
+      bound.push(like);
+    }
+    if (page.after !== null) {
+      conditions.push('mac > ?');
+      bound.push(page.after);
+    }
+    if (page.limit !== null) bound.push(rowsToRead(page.limit));
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const [rows] = await this.pool.execute<RowDataPacket[]>(
-      `SELECT DISTINCT mac FROM phones ${where} ORDER BY mac`,
-      like === null ? [] : [like],
+      `SELECT DISTINCT mac FROM phones ${where} ORDER BY mac${page.limit === null ? '' : ' LIMIT ?'}`,
+      bound,
     );
-    return rows.map((row) => row.mac);
+    return cutPage(rows.map((row): string => row.mac), page.limit, (mac) => mac);
   }
 
   async exists(mac: string, userId: number): Promise<boolean> {

@@ -148,8 +148,12 @@ export class LocalUserService {
     await this.change(address, { email }, (extension) => ({ ...extension, email }), audit);
   }
 
-  /** Fields the PBX also keeps (name, email) go to both; dialplan and linetext are provisioning-only. */
+  /**
+   * Fields the PBX also keeps (name, email) go to both; dialplan and linetext are provisioning-only,
+   * so a change of those alone stays in MySQL (no users/update with nothing new for the PBX).
+   */
   async update(address: SipAddress, changes: UserChanges, audit?: ChangeScope): Promise<UserRecord> {
+    if (changes.displayname === undefined && changes.email === undefined) return this.users.update(address, changes, audit);
     const { user } = await this.change(
       address,
       changes,

@@ -1,22 +1,23 @@
 import { defineNode, PlainText, type NodeDefinition } from '../../http/node';
 import { param } from '../../http/params';
+import { answer, optional } from '../../http/answer-schemas';
 import { generatePassword } from '../../values/password';
 import { globToLike } from '../../values/glob';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { ForwardChanges } from './local-user-service';
 import type { UserService, UserUpdate } from './user-service';
 import { userView } from './user-view';
+import { pageAnswer, readsWholeList } from '../paging';
 
 type WithUser<T = object> = T & { user: SipAddress };
 
-const USER_OBJECT = 'The user object: user, username, domain, kind, displayname, email, dialplan, linetext (+ registrar, r_port, proxy, p_port, authid for remote users).';
-
+// No examples: the docs page fills them in, and user/update of a local user refuses them.
 const remoteSettings = {
-  registrar: param.host().description('The remote registrar host.'),
+  registrar: param.host(null).description('The remote registrar host.'),
   r_port: param.port(),
-  proxy: param.host().allow('').description('The outbound proxy host (empty for none).'),
+  proxy: param.host(null).allow('').description('The outbound proxy host (empty for none).'),
   p_port: param.port(),
-  authid: param.username().description('The authentication id (defaults to the username).'),
+  authid: param.username(null).description('The authentication id (defaults to the username).'),
 };
 
 export function userNodes(users: UserService): NodeDefinition[] {
@@ -27,18 +28,25 @@ export function userNodes(users: UserService): NodeDefinition[] {
       summary: 'One user, without hardphone associations.',
       userForm: 'required',
       params: {},
-      answers: { user: USER_OBJECT },
+      answers: { user: answer.user },
       failures: { nonexistant: 'no such user' },
       handle: async ({ user }) => ({ user: userView(await users.get(user)) }),
     }),
-    defineNode<{ search?: string }>({
+    defineNode<{ search?: string; limit?: number; after?: SipAddress }>({
       path: 'user/list',
-      longWork: true,
+      longWork: readsWholeList,
       scope: 'read',
       summary: 'Users as {user, displayname}, ordered by address; search is a glob matched anywhere.',
-      params: { search: param.search() },
-      answers: { users: 'Array of {user, displayname}.' },
-      handle: async ({ search }) => ({ users: await users.list(search === undefined ? null : globToLike(search)) }),
+      params: {
+        search: param.search(),
+        limit: param.limit().description('A page of at most this many users (1–100000); the answer carries next while more follow.'),
+        after: param.sipAddress(null).description('Only the users after this address in the list’s order: the next of the previous page.'),
+      },
+      answers: { users: answer.userEntries('The users, ordered by address.'), next: answer.next(answer.sipAddress('The address to give as after for the following page.')) },
+      handle: async ({ search, limit, after }) => {
+        const page = { limit: limit ?? null, after: after === undefined ? null : formatSipAddress(after) };
+        return pageAnswer('users', await users.list(search === undefined ? null : globToLike(search), page));
+      },
     }),
     defineNode<WithUser<{ displayname: string; email?: string; dry_run?: boolean }>>({
       path: 'user/add_local',
@@ -47,33 +55,45 @@ export function userNodes(users: UserService): NodeDefinition[] {
       description: 'The username is the PBX extension number (2–15 digits). The password is generated and answered this once.',
       userForm: 'required',
       params: { displayname: param.displayname().required(), email: param.email(), dry_run: param.dryRun() },
-      answers: { user: USER_OBJECT, password: 'The generated SIP password (the only time it is shown).', dry_run: 'true when nothing was changed' },
+      answers: {
+        user: answer.user,
+        password: optional(answer.generatedPassword('The generated SIP password (the only time it is shown); not with dry_run.')),
+        dry_run: answer.dryRun,
+      },
       failures: {
         exists: 'the address is taken by a user or an alias, or the extension exists on the PBX',
         domain: 'the domain is not local',
         pbx: 'the PBX refused (detail carries its message)',
+        user: { invalid: 'the username is not an extension number (2–15 digits)' },
       },
       handle: async ({ dry_run: dryRun = false, ...request }, { audit }) => {
         const { user, password } = await users.addLocal(request, dryRun, audit);
         return dryRun ? { user: userView(user), dry_run: true } : { user: userView(user), password };
       },
     }),
-    defineNode<WithUser<{ password: string; displayname: string; registrar: string; dry_run?: boolean } & UserUpdate>>({
+    defineNode<WithUser<{ password: string; displayname: string; dry_run?: boolean } & UserUpdate>>({
       path: 'user/add_remote',
       scope: 'write',
       summary: 'Adds a provisioning record for a SIP account hosted elsewhere (never sent to the PBX).',
+      description:
+        "registrar, r_port, proxy and p_port left out take the user's domain's server defaults (domains/add, domains/update) " +
+        'where it has them, then r_port and p_port 5060 and no proxy; registrar is needed from one or the other.',
       userForm: 'required',
       params: {
         password: param.password().required(),
         displayname: param.displayname().required(),
         ...remoteSettings,
-        registrar: remoteSettings.registrar.required(),
+        registrar: remoteSettings.registrar.example('sip.example.com'),
         dialplan: param.dialplan(),
         linetext: param.linetext(),
         dry_run: param.dryRun(),
       },
-      answers: { user: USER_OBJECT, dry_run: 'true when nothing was changed' },
-      failures: { exists: 'the address is taken by a user or an alias', domain: 'the domain is local' },
+      answers: { user: answer.user, dry_run: answer.dryRun },
+      failures: {
+        registrar: { invalid: "neither the request nor the user's domain gives a registrar" },
+        exists: 'the address is taken by a user or an alias',
+        domain: 'the domain is local',
+      },
       handle: async ({ dry_run: dryRun = false, ...request }, { audit }) => {
         const added = await users.addRemote(request, dryRun, audit);
         return { user: userView(added), ...(dryRun ? { dry_run: true } : {}) };
@@ -85,8 +105,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       summary: "Changes the user's SIP password (setting the same one again is ok).",
       userForm: 'required',
       params: { password: param.password().required() },
-      answers: { detail: 'What was done, in words.' },
-      failures: { nonexistant: 'no such user' },
+      answers: { detail: answer.text('What was done, in words.') },
+      failures: { nonexistant: 'no such user', pbx: 'the PBX refused, or the extension is not on the PBX' },
       handle: async ({ user, password }, { audit }) => {
         await users.changePassword(user, password, audit);
         return { detail: `Password changed for ${user.username}@${user.domain}` };
@@ -98,8 +118,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       summary: "Changes a local user's e-mail address, on the PBX and in provisioning.",
       userForm: 'required',
       params: { email: param.email().required() },
-      answers: { user: 'The address.', email: 'The e-mail address now set.' },
-      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
+      answers: { user: answer.sipAddress('The address.'), email: answer.text('The e-mail address now set.') },
+      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused, or the extension is not on the PBX' },
       handle: async ({ user, email }, { audit }) => {
         await users.changeEmail(user, email, audit);
         return { user: formatSipAddress(user), email };
@@ -117,8 +137,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
         unavailable: param.forwardTarget().allow(''),
         all: param.forwardTarget().allow(''),
       },
-      answers: { user: 'The address.', forward: '{busy, no_answer, unavailable, all} as the PBX now has it.' },
-      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused' },
+      answers: { user: answer.sipAddress('The address.'), forward: answer.forward },
+      failures: { nonexistant: 'no such user', domain: 'a remote user', pbx: 'the PBX refused, or the extension is not on the PBX' },
       handle: async ({ user, ...changes }, { audit }) => ({ user: formatSipAddress(user), forward: await users.forward(user, changes, audit) }),
     }),
     defineNode<WithUser<UserUpdate>>({
@@ -133,8 +153,13 @@ export function userNodes(users: UserService): NodeDefinition[] {
         linetext: param.linetext(),
         ...remoteSettings,
       },
-      answers: { user: USER_OBJECT },
-      failures: { parameters: 'invalid: no field given', nonexistant: 'no such user', domain: 'a field that does not apply to this kind of user' },
+      answers: { user: answer.user },
+      failures: {
+        nonexistant: 'no such user',
+        domain: 'a field that does not apply to this kind of user',
+        pbx: 'the PBX refused, or the extension is not on the PBX',
+        parameters: { invalid: 'no field given' },
+      },
       handle: async ({ user, ...changes }, { audit }) => ({ user: userView(await users.update(user, changes, audit)) }),
     }),
     defineNode<WithUser>({
@@ -143,8 +168,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       summary: 'Removes the user (refused while hardphones or aliases point at it).',
       userForm: 'required',
       params: {},
-      answers: { user: 'The removed address.' },
-      failures: { nonexistant: 'no such user', inuse: 'hardphones or aliases point at the user' },
+      answers: { user: answer.sipAddress('The removed address.') },
+      failures: { nonexistant: 'no such user', inuse: 'hardphones or aliases point at the user', pbx: 'the PBX refused' },
       handle: async ({ user }, { audit }) => {
         await users.remove(user, audit);
         return { user: `${user.username}@${user.domain}` };
@@ -156,8 +181,8 @@ export function userNodes(users: UserService): NodeDefinition[] {
       summary: 'Whether an address is free: ok with cause nonexistant when it is.',
       userForm: 'required',
       params: {},
-      answers: { cause: '"nonexistant": the address is free.' },
-      failures: { exists: 'a user or an alias has the address' },
+      answers: { cause: answer.keyword('nonexistant', 'The address is free.') },
+      failures: { exists: 'a user or an alias has the address, or in a local domain a PBX extension', pbx: 'the PBX refused the look-up' },
       handle: async ({ user }) => {
         await users.available(user);
         return { cause: 'nonexistant' };

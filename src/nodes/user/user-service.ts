@@ -4,13 +4,15 @@ import type { ForwardName } from '../../pbx/extension';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
 import type { ForwardChanges, LocalUserRequest, LocalUserService } from './local-user-service';
-import type { NewUser, RemoteSettings, UserChanges, UserFields, UserRecord, UserStore } from './user-store';
+import type { Page, PageRequest } from '../paging';
+import type { NewUser, RemoteSettings, UserChanges, UserFields, UserListEntry, UserRecord, UserStore } from './user-store';
 
 export interface RemoteUserRequest extends Partial<Omit<UserFields, 'email' | 'displayname'>> {
   readonly user: SipAddress;
   readonly password: string;
   readonly displayname: string;
-  readonly registrar: string;
+  /** Left out: the domain's (domains/add), and one of the two must give it. */
+  readonly registrar?: string;
   readonly r_port?: number;
   readonly proxy?: string;
   readonly p_port?: number;
@@ -44,8 +46,9 @@ export class UserService {
     return user;
   }
 
-  list(like: string | null): Promise<{ user: string; displayname: string }[]> {
-    return this.users.list(like);
+  /** `after` is an address in its canonical form (username@domain). */
+  list(like: string | null, page: PageRequest<string>): Promise<Page<UserListEntry, string>> {
+    return this.users.list(like, page);
   }
 
   /** Free means: no user and no alias holds the address, and in a local domain no PBX extension has the number. */
@@ -63,7 +66,14 @@ export class UserService {
 
   async addRemote(request: RemoteUserRequest, dryRun: boolean, audit?: ChangeScope): Promise<UserRecord> {
     const { user: address } = request;
-    if (await this.domains.isLocal(address.domain)) {
+    const domain = await this.domains.get(address.domain);
+    // The request's server settings win, then the domain's defaults (its empty registrar and proxy
+    // mean "none"), then the contract's; only the registrar has no default of its own.
+    const registrar = request.registrar ?? (domain?.registrar || undefined);
+    if (registrar === undefined) {
+      throw new Invalid('registrar', `give registrar: neither the request nor the domain ${address.domain} gives one (domains/add and domains/update set a default)`);
+    }
+    if (domain?.local) {
       throw new Failed('domain', `${address.domain} is a local domain; use user/add_local`);
     }
     const user: NewUser = {
@@ -76,10 +86,10 @@ export class UserService {
       linetext: request.linetext ?? '',
       password: request.password,
       remote: {
-        registrar: request.registrar,
-        r_port: request.r_port ?? 5060,
-        proxy: request.proxy ?? '',
-        p_port: request.p_port ?? 5060,
+        registrar,
+        r_port: request.r_port ?? domain?.r_port ?? 5060,
+        proxy: request.proxy ?? domain?.proxy ?? '',
+        p_port: request.p_port ?? domain?.p_port ?? 5060,
         authid: request.authid ?? address.username,
       },
       forward: null,
@@ -113,17 +123,20 @@ export class UserService {
     if (Object.keys(changes).length === 0) {
       throw new Invalid('parameters', 'give at least one of displayname, email, dialplan, linetext, registrar, r_port, proxy, p_port, authid');
     }
-    const user = await this.get(address);
-    if (user.kind === 'remote' && changes.email !== undefined) {
+    // Local users live in local domains (add_local and add_remote see to it): such a change goes
+    // straight to the local path, whose locking read is the only read of the user.
+    const local = await this.domains.isLocal(address.domain);
+    const user = local ? null : await this.get(address);
+    if (user?.kind === 'remote' && changes.email !== undefined) {
       throw new Failed('domain', `${formatSipAddress(address)} is a remote user: e-mail is kept for local users only`);
     }
-    if (user.kind === 'local') {
+    if (user === null || user.kind === 'local') {
       const remoteOnly = REMOTE_ONLY.find((name) => changes[name] !== undefined);
       if (remoteOnly) throw new Failed('domain', `${remoteOnly} applies to remote users only`);
     }
     // The answer is the record as the change left it: a read after a committed change could fail
     // and turn it into an error (CONTRACT section 7).
-    if (user.kind === 'local') return this.local.update(address, changes as UserChanges, audit);
+    if (user === null || user.kind === 'local') return this.local.update(address, changes as UserChanges, audit);
     return this.users.update(user, changes as UserChanges, audit);
   }
 

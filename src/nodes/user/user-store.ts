@@ -9,6 +9,7 @@ import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { SecretBox } from '../../secrets/secret-box';
 import { openStoredSecret, userSecretContext } from '../../secrets/secrets-at-rest';
 import { assertKeyInUse } from '../../secrets/secrets-store';
+import { cutPage, rowsToRead, WHOLE, type Page, type PageRequest } from '../paging';
 
 export type UserKind = 'local' | 'remote';
 
@@ -41,6 +42,12 @@ export interface UserRecord extends UserFields {
 }
 
 export type NewUser = Omit<UserRecord, 'id'>;
+
+/** An item of user/list. */
+export interface UserListEntry {
+  readonly user: string;
+  readonly displayname: string;
+}
 
 export type UserChanges = Partial<UserFields & RemoteSettings & { password: string; forward: ForwardPolicy }>;
 
@@ -124,15 +131,31 @@ export class UserStore {
     return rows.length > 0 ? rows[0].owner : null;
   }
 
-  async list(like: string | null): Promise<{ user: string; displayname: string }[]> {
-    // The columns are ASCII; the search may not be: compare in utf8mb4 (binary, as the columns are),
-    // or MySQL refuses to mix the two collations.
-    const where = like === null ? '' : "WHERE CONVERT(CONCAT(username, '@', domain) USING utf8mb4) COLLATE utf8mb4_bin LIKE ?";
+  /**
+   * Ordered by the address as written (binary): the stored `address` column, CONCAT(username, '@',
+   * domain), and its index, so a page after an address is a range of that index (migration 006).
+   */
+  async list(like: string | null, page: PageRequest<string> = WHOLE): Promise<Page<UserListEntry, string>> {
+    const conditions: string[] = [];
+    const bound: (string | number)[] = [];
+    if (like !== null) {
+      // The columns are ASCII; the search may not be: compare in utf8mb4 (binary, as the columns are),
+      // or MySQL refuses to mix the two collations.
+      conditions.push('CONVERT(address USING utf8mb4) COLLATE utf8mb4_bin LIKE ?');
+      bound.push(like);
+    }
+    if (page.after !== null) {
+      conditions.push('address > ?');
+      bound.push(page.after);
+    }
+    if (page.limit !== null) bound.push(rowsToRead(page.limit));
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const [rows] = await this.pool.execute<RowDataPacket[]>(
-      `SELECT username, domain, displayname FROM users ${where} ORDER BY CONCAT(username, '@', domain)`,
-      like === null ? [] : [like],
+      `SELECT address, displayname FROM users ${where} ORDER BY address${page.limit === null ? '' : ' LIMIT ?'}`,
+      bound,
     );
-    return rows.map((row) => ({ user: `${row.username}@${row.domain}`, displayname: row.displayname }));
+    const entries = rows.map((row): UserListEntry => ({ user: row.address, displayname: row.displayname }));
+    return cutPage(entries, page.limit, (entry) => entry.user);
   }
 
   /**
@@ -242,7 +265,7 @@ export class UserStore {
   }
 
   /** Answers the record as committed, read in the transaction (no read after it that could fail). */
-  async update(user: UserRecord, changes: UserChanges, audit?: ChangeScope): Promise<UserRecord> {
+  async update(user: SipAddress, changes: UserChanges, audit?: ChangeScope): Promise<UserRecord> {
     return this.inTransaction(
       user,
       async (connection) => {
