@@ -178,7 +178,8 @@ function parameterSchemas(node: CompiledNode): ParameterSchemas {
   const properties: Record<string, JsonObject> = {};
   const examples: Record<string, unknown> = {};
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
-    const { example, ...rest } = property;
+    const { example, 'x-pattern': pattern, ...rest } = property;
+    if (pattern !== undefined) rest.pattern = pattern;
     const dropped = node.definition.userForm === 'optional' && name === 'user';
     if (example !== undefined && !dropped) examples[name] = example;
     properties[name] = example !== undefined && !dropped ? { ...rest, example } : rest;
@@ -206,6 +207,8 @@ function operation(node: CompiledNode, method: 'get' | 'post'): JsonObject {
       .filter(Boolean)
       .join('\n\n'),
     'x-scope': definition.scope,
+    // The same causes as the description's prose, for programs (pbxgw help): cause → meaning.
+    'x-causes': { failed: Object.fromEntries(failed), invalid: Object.fromEntries(invalid) },
     security: [{ bearer: [] }, { apiKey: [] }],
     responses: {
       200: okResponse(node),

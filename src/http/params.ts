@@ -9,16 +9,18 @@ import { FORWARD_TARGET, parseForwardTarget } from '../values/forward-target';
 // into its canonical form (CONTRACT section 4), and documented from the same schema.
 
 /**
- * A value type: its pattern first (the OpenAPI document shows it; joi-to-json cannot see into a
- * custom() parser), then its parser, which makes the canonical form. `example: null` gives none, so
- * the docs page's "Try it out" leaves the field empty (it fills in every example).
+ * A value type: its parser, which checks it and makes the canonical form, and its pattern for the
+ * OpenAPI document (joi-to-json cannot see into a custom() parser; openapi.ts turns the `x-pattern`
+ * meta into `pattern`). The pattern is not tested again on every request: it accepts exactly what
+ * the parser accepts (test/unit/value-patterns.test.ts), and a second regex per value was a
+ * measurable share of a read. `example: null` gives none, so the docs page's "Try it out" leaves
+ * the field empty (it fills in every example).
  */
 function canonical(parse: (text: string) => unknown, expectation: string, pattern: RegExp, example: string | null): Joi.StringSchema {
   const message = `{{#label}} must be ${expectation}`;
   const schema = Joi.string()
     .max(512)
-    .pattern(pattern)
-    .messages({ 'string.pattern.base': message })
+    .meta({ 'x-pattern': pattern.source })
     .custom((value: string, helpers) => {
       const parsed = parse(value);
       return parsed === null ? helpers.message({ custom: message }) : parsed;
