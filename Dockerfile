@@ -21,6 +21,7 @@ COPY --from=build --chown=node:node /app/dist ./dist
 # runs them in a directory laid out like this stage.
 COPY --chown=node:node package.json .npmrc ./
 COPY --chown=node:node scripts/build-if-stale.js ./scripts/
+COPY --chown=node:node bin ./bin
 COPY --chown=node:node config ./config
 # secrets/ (START_TOKEN_FILE, SECRETS_KEY_FILE) must be writable by the gateway and no one else.
 RUN install -d -o node -g node -m 0700 /app/secrets

@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,6 +52,8 @@ const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').f
 
 const GATEWAY_MAIN = path.resolve(__dirname, '..', 'src', 'main.js');
 const BARE_SERVER = path.resolve(__dirname, 'bare-server.js');
+// The compiled pbxgw, as bin/pbxgw.js runs it after its build check.
+const PBXGW_MAIN = path.resolve(__dirname, '..', 'src', 'cli', 'pbxgw', 'main.js');
 
 const REMOTE_USER = 'bench@remote.example';
 const POOL_NUMBER = '+4790123456';
@@ -625,6 +628,77 @@ async function benchFairPool(gateway: Child): Promise<void> {
   floodAgent.destroy();
 }
 
+const IMPORT_PEOPLE = 1000;
+const IMPORT_CONCURRENCY = 4;
+
+/** Person `index` of a run: a local user (5 digits from `base`), one phone, one E.164 alias. */
+function person(base: number, index: number): { user: string; mac: string; alias: string } {
+  const number = base + index;
+  return { user: `${number}@pbx.local`, mac: `0a0b${number.toString(16).padStart(8, '0')}`, alias: `+4763${String(number).padStart(8, '0')}@pbx.local` };
+}
+
+/**
+ * Issue 11: onboarding 1,000 people through the built `pbxgw import` (a child process, --concurrency 4,
+ * with a report), beside the same node calls (user/add_local, phone/add, alias/add per person) made
+ * by the bench itself over HTTP with the same concurrency: the command's own cost is the difference.
+ */
+async function benchImport(gateway: Child): Promise<void> {
+  console.log(`\n[7] pbxgw import of ${IMPORT_PEOPLE.toLocaleString('en-US')} people (a local user, one phone, one E.164 alias each), --concurrency ${IMPORT_CONCURRENCY}`);
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'pbxgw-bench-'));
+  try {
+    const sheet = path.join(folder, 'people.csv');
+    const report = path.join(folder, 'report.csv');
+    const rows = Array.from({ length: IMPORT_PEOPLE }, (_, index) => person(70000, index)).map(({ user, mac, alias }, index) => `${user},local,Bench Person ${index},${mac},${alias}`);
+    fs.writeFileSync(sheet, ['user,kind,displayname,macs,aliases', ...rows, ''].join('\n'));
+    const started = performance.now();
+    const importer = spawn(process.execPath, [PBXGW_MAIN, 'import', sheet, '--report', report, '--concurrency', String(IMPORT_CONCURRENCY)], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PBXGW_URL: gateway.url, PBXGW_TOKEN: BENCH_TOKEN },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    importer.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => importer.once('close', (exit) => resolve(exit)));
+    const importSeconds = (performance.now() - started) / 1000;
+    const outcomes = fs.readFileSync(report, 'utf8').trimEnd().split('\n').slice(1).map((line) => line.split(',')[2]);
+    const okRows = outcomes.filter((outcome) => outcome === 'ok').length;
+    info(`pbxgw exit ${code}; ${stderr.trim()}`);
+
+    // The same calls from a bare loop: the bench process, as many people in flight, each person’s calls in turn.
+    const loopAgent = new http.Agent({ keepAlive: true, maxSockets: IMPORT_CONCURRENCY });
+    const failures: string[] = [];
+    let next = 0;
+    const loopStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: IMPORT_CONCURRENCY }, async () => {
+        while (next < IMPORT_PEOPLE) {
+          const { user, mac, alias } = person(80000, next);
+          next += 1;
+          for (const [node, params] of [
+            ['user/add_local', { user, displayname: `Bench Loop ${next}` }],
+            ['phone/add', { mac, user }],
+            ['alias/add', { alias, destination: user }],
+          ] as const) {
+            const answer = await call('POST', `${gateway.url}/api/${node}`, params, 60_000, loopAgent);
+            if (!answer.body.includes('"response":"ok"')) failures.push(`${node} ${answer.body.subarray(0, 120).toString()}`);
+          }
+        }
+      }),
+    );
+    const loopSeconds = (performance.now() - loopStarted) / 1000;
+    loopAgent.destroy();
+    info(`bare loop: ${IMPORT_PEOPLE * 3} calls, ${failures.length} not ok${failures.length > 0 ? ` (first: ${failures[0]})` : ''}`);
+    figure(
+      `[7] pbxgw import of ${IMPORT_PEOPLE.toLocaleString('en-US')} people, wall time`,
+      `${importSeconds.toFixed(2)} s (${okRows} ok rows; the same calls from a bare loop ${loopSeconds.toFixed(2)} s, ratio ${(importSeconds / loopSeconds).toFixed(2)})`,
+      '≤ 20 s',
+      importSeconds <= 20 && code === 0 && okRows === IMPORT_PEOPLE,
+    );
+    figure(`[7] the same ${(IMPORT_PEOPLE * 3).toLocaleString('en-US')} node calls from a bare loop`, `${loopSeconds.toFixed(2)} s`, 'reported only', true);
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function dropDatabase(): Promise<void> {
@@ -664,7 +738,7 @@ function cleanUp(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  for (const file of [GATEWAY_MAIN, BARE_SERVER]) {
+  for (const file of [GATEWAY_MAIN, BARE_SERVER, PBXGW_MAIN]) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing; run npm run build`);
   }
   console.log(`pbx-gateway bench — node ${process.version}, database ${DATABASE} on ${MYSQL_HOST}:${MYSQL_PORT}, everything on 127.0.0.1`);
@@ -700,6 +774,7 @@ async function main(): Promise<void> {
   );
   envelope(added, 'user/add_remote');
   await benchFairPool(loader);
+  await benchImport(loader);
   // Section 4 compares freshly started servers, each started the same way and warmed up the same,
   // so that the gateway and its copy without metrics differ in nothing but the counters.
   await stopChild(loader);

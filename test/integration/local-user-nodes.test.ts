@@ -286,6 +286,8 @@ describe('user/add_local', () => {
       expect(gateway.pbx.extension(address.username)).toBeUndefined();
       expect(await userRows(address.username)).toHaveLength(0);
       expect(await addressRows(address.username)).toHaveLength(0);
+      // Not even the extension's lock row (a dry run changes nothing anywhere).
+      expect(await gateway.query('SELECT number FROM pbx_extensions WHERE number = ?', [address.username])).toHaveLength(0);
       await addLocal(address.user);
     });
 

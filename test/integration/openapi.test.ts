@@ -26,6 +26,7 @@ interface Parameter {
 }
 interface Operation {
   'x-scope': string;
+  'x-causes': { failed: Record<string, string>; invalid: Record<string, string> };
   security: Json[];
   parameters?: (Parameter | { $ref: string })[];
   requestBody?: { content: Record<string, { example?: Json }> };
@@ -115,6 +116,10 @@ describe('the OpenAPI document', () => {
         const failedSchema = document.components.schemas[discriminator.mapping.failed.split('/').pop() as string] as { properties: { cause: { enum: string[] } } };
         expect({ node: node.path, causes: failedSchema.properties.cause.enum }).toEqual({ node: node.path, causes: failed });
       }
+      // x-causes (what pbxgw help reads): the same failed causes, and the node's own invalid ones.
+      const invalid = Object.entries(node.failures ?? {}).filter(([, meaning]) => typeof meaning !== 'string').map(([cause]) => cause);
+      const declared = document.paths[`/api/${node.path}`].post['x-causes'];
+      expect({ node: node.path, failed: Object.keys(declared.failed), invalid: Object.keys(declared.invalid) }).toEqual({ node: node.path, failed, invalid });
     }
     const genpw = document.paths['/api/user/genpw'].get.responses[200].content as Record<string, { schema: Json }>;
     expect(genpw['text/plain'].schema).toMatchObject({ type: 'string', pattern: expect.any(String) });

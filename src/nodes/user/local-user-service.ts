@@ -102,6 +102,13 @@ export class LocalUserService {
       forward: emptyForwardPolicy(),
     };
     const write: PbxWrite = { touched: false };
+    // A dry run only reads: no extension row is made for it, no lock taken (it changes nothing anywhere).
+    if (dryRun) {
+      const owner = await this.users.addressOwner(address);
+      if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
+      if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
+      return { user: { ...record, id: 0 }, password: null };
+    }
     await this.extensions.ensure(address.username);
     try {
       // One extension number may be asked for in several local domains, from several gateways:
@@ -114,7 +121,6 @@ export class LocalUserService {
           const owner = await this.users.addressOwner(address, connection);
           if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
           if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
-          if (dryRun) return { user: { ...record, id: 0 }, password: null };
           // The claim holds the address in this domain until the transaction ends.
           await this.users.claim(connection, address);
           const password = generatePassword();
