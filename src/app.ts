@@ -116,6 +116,8 @@ export function createApp(deps: AppDeps): express.Express {
   const docsHeaders = helmet(
     deps.tls ? {} : { strictTransportSecurity: false, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } },
   );
+  // What every answer is reported to, nodes and other paths alike.
+  const observers = [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])];
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -148,7 +150,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(
     nodeDispatcher(nodes, {
       logger,
-      observers: [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])],
+      observers,
       gatekeeper,
       longWork: limits ? new LongWorkGate(limits.longWorkConnections, requestTimeoutMs) : undefined,
       audit: deps.audit,
@@ -159,7 +161,6 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   // Every answer outside the nodes too carries a request id, and is logged and counted (CONTRACT section 3).
-  const observers = [...(deps.observers ?? []), ...(metrics ? [metrics.requests] : [])];
   app.use((request, response, next) => {
     const started = performance.now();
     const requestId = ownRequestId(request) ?? randomUUID();

@@ -238,34 +238,27 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[keys[keys.length - 1]] = value;
 }
 
-function parseTokens(text: string): unknown[] {
+/** The entries of a comma-separated setting, trimmed, empty ones left out. */
+function commaList(text: string): string[] {
   return text
     .split(',')
     .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .map((entry) => {
-      const [name, token, scope, ...rest] = entry.split(':');
-      if (rest.length > 0 || scope === undefined) {
-        throw new ConfigError('API_TOKENS: each entry must be name:token:scope (scope read, write or admin)');
-      }
-      return { name, token, scope };
-    });
+    .filter((entry) => entry !== '');
+}
+
+function parseTokens(text: string): unknown[] {
+  return commaList(text).map((entry) => {
+    const [name, token, scope, ...rest] = entry.split(':');
+    if (rest.length > 0 || scope === undefined) {
+      throw new ConfigError('API_TOKENS: each entry must be name:token:scope (scope read, write or admin)');
+    }
+    return { name, token, scope };
+  });
 }
 
 function fromEnvironment(variable: string, text: string): unknown {
-  if (variable === 'LOCAL_DOMAINS' || variable === 'PERMISSIONS') {
-    return text
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== '');
-  }
+  if (variable === 'LOCAL_DOMAINS' || variable === 'PERMISSIONS' || variable === 'CORS_ORIGINS') return commaList(text);
   if (variable === 'API_TOKENS') return parseTokens(text);
-  if (variable === 'CORS_ORIGINS') {
-    return text
-      .split(',')
-      .map((origin) => origin.trim())
-      .filter((origin) => origin !== '');
-  }
   return text;
 }
 
