@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from '../db/pool';
 import type { RequestObserver } from './registry';
+import { RequestSeries } from './request-series';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -22,19 +23,7 @@ const STATUS_LABELS: Record<number, string> = Object.fromEntries([200, 400, 401,
 export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pbxgw_' });
-  const requestsTotal = new Counter({
-    name: 'pbxgw_requests_total',
-    help: 'Requests by node, outcome and HTTP status (401, 403 and 429 are refusals, 200 the contract\'s outcomes)',
-    labelNames: ['node', 'outcome', 'status'],
-    registers: [registry],
-  });
-  const requestDuration = new Histogram({
-    name: 'pbxgw_request_duration_seconds',
-    help: 'Node request latency',
-    labelNames: ['node'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const requests = new RequestSeries(registry, [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
   const pbxCalls = new Counter({
     name: 'pbxgw_pbx_calls_total',
     help: 'Calls to the PBX by path and result (ok, refused, error)',
@@ -78,9 +67,7 @@ export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
     registry,
     requests: {
       finished({ node, known, outcome, status, durationMs }) {
-        const label = known ? node : 'unknown';
-        requestsTotal.inc({ node: label, outcome, status: STATUS_LABELS[status] ?? String(status) });
-        requestDuration.observe({ node: label }, durationMs / 1000);
+        requests.record(known ? node : 'unknown', outcome, STATUS_LABELS[status] ?? String(status), durationMs / 1000);
       },
     },
     pbxCall(path, result, durationMs) {
