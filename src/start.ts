@@ -4,7 +4,7 @@ import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
 import type { Config } from './config';
 import { createContainer, type Container } from './container';
 import { ensureDatabase, parseMysqlUrl } from './db/pool';
-import { migrate } from './db/migrate';
+import { MigrationFailed, migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { ConfigError, isCleartextPbx } from './config';
 import { isDatabaseError } from './db/errors';
@@ -112,6 +112,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Container
     await container.tokenSync?.refresh();
   } catch (error) {
     await container.close().catch(() => undefined);
+    if (error instanceof MigrationFailed) throw new ConfigError(`MYSQL_URL: ${error.message}`);
     throw isDatabaseError(error) ? describeDatabaseFailure(error, config) : error;
   }
   return container;

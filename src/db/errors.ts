@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto';
+
 // Which thrown errors mean "the database did not do its job" (error/db rather than error/internal).
 
 const CONNECTION_CODES = /^(ECONN|PROTOCOL_|POOL_|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EPIPE|EAI_AGAIN|ER_)/;
@@ -25,4 +27,26 @@ export function isMissingReference(error: unknown): boolean {
 /** InnoDB chose this transaction as a deadlock victim and rolled it back: running it again is safe. */
 export function isDeadlock(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ER_LOCK_DEADLOCK';
+}
+
+/** A lock wait that ran out (1205): like a deadlock victim, the statement or transaction did nothing and may run again. */
+export function isLockWaitTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ER_LOCK_WAIT_TIMEOUT';
+}
+
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * Runs one statement of its own (autocommit) again when it was a deadlock victim or a Galera
+ * certification conflict (1213), a bounded number of times with a jittered pause.
+ */
+export async function retryOnConflict<T>(statement: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await statement();
+    } catch (error) {
+      if (!isDeadlock(error) || attempt === CONFLICT_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, randomInt(2, 10 * attempt + 3)));
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { secrets } from './004-secrets';
 import { apiTokens } from './005-api-tokens';
 import { userAddressOrder } from './006-user-address-order';
 import { permissions } from './007-permissions';
+import { cluster } from './008-cluster';
 
 export interface Migration {
   readonly name: string;
@@ -13,4 +14,4 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Append only: never edit one that has shipped. */
-export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency, secrets, apiTokens, userAddressOrder, permissions];
+export const migrations: readonly Migration[] = [initialSchema, auditLog, consistency, secrets, apiTokens, userAddressOrder, permissions, cluster];

@@ -2,7 +2,7 @@ import { withTransaction } from '../../db/transaction';
 import type { Pool } from '../../db/pool';
 import { emptyForwardPolicy, sameForwardPolicy, type Extension, type ExtensionSettings } from '../../pbx/extension';
 import type { PbxClient } from '../../pbx/pbx-client';
-import type { ExtensionStore } from './extension-store';
+import type { ExtensionClaim, ExtensionStore } from './extension-store';
 import type { UserRecord, UserStore } from './user-store';
 
 /**
@@ -32,7 +32,7 @@ export interface ExtensionReconcilerDeps {
 }
 
 /**
- * Makes the PBX hold what MySQL holds for one extension, under the extension's lock, reading
+ * Makes the PBX hold what MySQL holds for one extension, holding the extension's claim, reading
  * MySQL afresh (CONTRACT section 7): a missing extension is made again, one without a local user
  * is removed, a stale one is updated. MySQL is never changed, but for the in-doubt mark, which is
  * cleared in the same transaction once the PBX agrees. Any failure leaves it as it was, to be
@@ -59,11 +59,21 @@ export class ExtensionReconciler {
    * nothing when another gateway has repaired it meanwhile. `secretMayDiffer` (default true): the
    * PBX masks the secret, so a held password is sent again unless the caller knows it is unchanged.
    */
-  async reconcile(number: string, options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean } = {}): Promise<Reconciled> {
+  async reconcile(
+    number: string,
+    options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean; claim?: ExtensionClaim } = {},
+  ): Promise<Reconciled> {
+    const { claim } = options;
+    if (claim === undefined) return this.extensions.withClaim(number, (taken) => this.reconcileHolding(taken, options));
+    return this.reconcileHolding(claim, options);
+  }
+
+  /** Every attempt reads both stores afresh, so a transaction refused for a conflict simply runs again. */
+  private reconcileHolding(claim: ExtensionClaim, options: { template?: Extension; onlyInDoubt?: boolean; secretMayDiffer?: boolean }): Promise<Reconciled> {
+    const { number } = claim;
     const { secretMayDiffer = true } = options;
-    await this.extensions.ensure(number);
     return withTransaction(this.pool, async (connection) => {
-      await this.extensions.lock(connection, number);
+      await claim.fence(connection);
       if (options.onlyInDoubt && !(await this.extensions.isInDoubt(connection, number))) return 'not in doubt';
       const record = await this.users.findLocalByNumber(connection, number);
       const found = await this.pbx.find(number);

@@ -1,42 +1,126 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import { randomInt, randomUUID } from 'node:crypto';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { retryOnConflict } from '../../db/errors';
 import type { Connection, Pool } from '../../db/pool';
+import { GatewayError } from '../../outcome';
 
-/** How long a change waits for another change of the same extension (seconds). */
-const LOCK_WAIT_SECONDS = 30;
+/** How long a change waits for another change of the same extension. */
+const CLAIM_WAIT_MS = 30_000;
+/** A claim's lease; its holder renews it every third of that while it works. */
+const CLAIM_LEASE_SECONDS = 15;
+
+const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+/** The change's claim was taken over (its lease ran out): what it read may be stale, nothing it sends may stand. */
+export class ClaimLost extends GatewayError {
+  constructor(number: string) {
+    super('db', `the claim on extension ${number} was lost (the database was unreachable longer than its lease); nothing was changed`);
+  }
+}
+
+/**
+ * A committed claim on one extension (CONTRACT section 11): held by one change at a time on every
+ * gateway and every database node, until released or its lease runs out.
+ */
+export interface ExtensionClaim {
+  readonly number: string;
+  /**
+   * In the change's transaction: writes the claim row again, so the transaction fails (no row, or a
+   * certification conflict on Galera) when another change has taken the claim over meanwhile.
+   */
+  fence(connection: Connection): Promise<void>;
+}
 
 /**
  * pbx_extensions: one row per extension number the gateway has worked on (CONTRACT section 7).
- * Its row lock serialises every change of one extension across gateways, and `in_doubt_since`
+ * Its claim serialises every change of one extension across gateways and nodes (a committed row,
+ * which a Galera cluster certifies, unlike GET_LOCK or a node's row locks), and `in_doubt_since`
  * marks an extension whose two stores may disagree until a gateway repairs it.
  */
 export class ExtensionStore {
+  /** In this process, changes of one extension queue here, so only one of them asks MySQL for the claim. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   constructor(private readonly pool: Pool) {}
 
-  /**
-   * Makes the extension's row when missing, on its own connection, before the transaction that
-   * locks it: concurrent inserts of one new key inside transactions deadlock each other in InnoDB,
-   * and a locking read of a missing row would take a gap lock. Call it while holding no connection
-   * of the pool (a request holding one while waiting for another can starve the pool).
-   */
+  /** Makes the extension's row when missing (before it can be claimed). */
   async ensure(number: string): Promise<void> {
     const [known] = await this.pool.execute<RowDataPacket[]>('SELECT 1 FROM pbx_extensions WHERE number = ?', [number]);
-    if (known.length === 0) await this.pool.execute('INSERT IGNORE INTO pbx_extensions (number) VALUES (?)', [number]);
+    if (known.length === 0) await retryOnConflict(() => this.pool.execute('INSERT IGNORE INTO pbx_extensions (number) VALUES (?)', [number]));
   }
 
   /**
-   * Takes the extension's row lock (made by ensure()) in the connection's transaction; it is held
-   * until the transaction ends, or until the session is lost, which is why a request that lost its
-   * session settles afresh under a new lock (ExtensionReconciler) instead of using what it read.
+   * Runs `work` holding the extension's claim: waits (at most CLAIM_WAIT_MS, then error/db) while
+   * another change holds it, renews the lease while `work` runs, and releases it afterwards. A
+   * holder that dies leaves a claim that others take over when its lease runs out.
    */
-  async lock(connection: Connection, number: string): Promise<void> {
-    const [rows] = await connection.query<RowDataPacket[]>(
-      `SET STATEMENT innodb_lock_wait_timeout = ${LOCK_WAIT_SECONDS} FOR SELECT number FROM pbx_extensions WHERE number = ? FOR UPDATE`,
-      [number],
-    );
-    if (rows.length === 0) throw new Error(`extension ${number} has no row in pbx_extensions: ensure() it first`);
+  async withClaim<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>): Promise<T> {
+    const before = this.queues.get(number) ?? Promise.resolve();
+    const turn = before.catch(() => undefined).then(() => this.holding(number, work));
+    this.queues.set(number, turn);
+    try {
+      return await turn;
+    } finally {
+      if (this.queues.get(number) === turn) this.queues.delete(number);
+    }
   }
 
-  /** Whether the extension is in doubt; call it under the extension's lock. */
+  private async holding<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>): Promise<T> {
+    await this.ensure(number);
+    const token = randomUUID();
+    await this.take(number, token);
+    const renew = setInterval(() => void this.renew(number, token).catch(() => undefined), (CLAIM_LEASE_SECONDS * 1000) / 3);
+    renew.unref();
+    const claim: ExtensionClaim = {
+      number,
+      fence: async (connection) => {
+        const [result] = await connection.execute<ResultSetHeader>(
+          `UPDATE pbx_extensions SET claim_until = CURRENT_TIMESTAMP(3) + INTERVAL ${CLAIM_LEASE_SECONDS} SECOND, claim_seq = claim_seq + 1
+           WHERE number = ? AND claim = ?`,
+          [number, token],
+        );
+        if (result.affectedRows === 0) throw new ClaimLost(number);
+      },
+    };
+    try {
+      return await work(claim);
+    } finally {
+      clearInterval(renew);
+      // When this fails (MySQL gone), the lease runs out instead.
+      await retryOnConflict(() => this.pool.execute('UPDATE pbx_extensions SET claim = NULL, claim_until = NULL WHERE number = ? AND claim = ?', [number, token])).catch(
+        () => undefined,
+      );
+    }
+  }
+
+  /** Claims the extension with one committed write; a claim held by another waits its turn. */
+  private async take(number: string, token: string): Promise<void> {
+    const until = Date.now() + CLAIM_WAIT_MS;
+    for (let attempt = 0; ; attempt += 1) {
+      const taken = await retryOnConflict(() =>
+        this.pool.execute<ResultSetHeader>(
+          `UPDATE pbx_extensions SET claim = ?, claim_until = CURRENT_TIMESTAMP(3) + INTERVAL ${CLAIM_LEASE_SECONDS} SECOND, claim_seq = claim_seq + 1
+           WHERE number = ? AND (claim IS NULL OR claim_until < CURRENT_TIMESTAMP(3))`,
+          [token, number],
+        ),
+      ).then(([result]) => result.affectedRows === 1, (error: unknown) => {
+        if ((error as { code?: string }).code === 'ER_LOCK_DEADLOCK') return false;
+        throw error;
+      });
+      if (taken) return;
+      if (Date.now() > until) throw new GatewayError('db', `extension ${number} is busy: another change of it did not end within ${CLAIM_WAIT_MS / 1000} s`);
+      await pause(randomInt(2, Math.min(100, 5 + 5 * attempt)));
+    }
+  }
+
+  private async renew(number: string, token: string): Promise<void> {
+    await this.pool.execute(
+      `UPDATE pbx_extensions SET claim_until = CURRENT_TIMESTAMP(3) + INTERVAL ${CLAIM_LEASE_SECONDS} SECOND WHERE number = ? AND claim = ?`,
+      [number, token],
+    );
+  }
+
+  /** Whether the extension is in doubt; call it holding the extension's claim. */
   async isInDoubt(connection: Connection, number: string): Promise<boolean> {
     const [rows] = await connection.execute<RowDataPacket[]>('SELECT in_doubt_since FROM pbx_extensions WHERE number = ?', [number]);
     return rows.length > 0 && rows[0].in_doubt_since !== null;

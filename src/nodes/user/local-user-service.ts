@@ -14,7 +14,7 @@ import { generatePassword } from '../../values/password';
 import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
 import { CommitUnknown, DeadlinePassed } from '../../db/transaction';
-import type { ExtensionStore } from './extension-store';
+import type { ExtensionClaim, ExtensionStore } from './extension-store';
 import { withRecord, type ExtensionReconciler } from './extension-reconciler';
 import type { DoubtRecorder } from './extension-repairer';
 import { withChanges, type NewUser, type UserChanges, type UserRecord, type UserStore } from './user-store';
@@ -48,13 +48,15 @@ interface PbxWrite {
 /**
  * Local users live in two stores with no shared transaction: the PBX (the extension) and MySQL
  * (the provisioning record, which also keeps what the gateway last set on the PBX: password and
- * call forwards). Every change follows one pattern (CONTRACT section 7): take the extension's row
- * lock and the user's, write the PBX, write MySQL with the audit record, commit. A PBX refusal
- * rolls MySQL back; a lost PBX answer is settled by asking the PBX; a lost COMMIT answer is
- * settled by withTransaction. When the change did not commit after the PBX may have taken it, the
- * request does not undo with what it read under its locks (they may have gone with its session):
- * the extension is settled afresh, under a new lock, from what MySQL now holds
- * (ExtensionReconciler), and when even that fails it is in doubt, repaired by ExtensionRepairer.
+ * call forwards). Every change follows one pattern (CONTRACT sections 7 and 11): take the
+ * extension's claim (a committed row, held across gateways and Galera nodes) and the user's row
+ * lock, write the PBX once, write MySQL with the audit record, commit; a transaction refused for
+ * a conflict (1213) runs its MySQL part again, never the PBX call. A PBX refusal rolls MySQL back;
+ * a lost PBX answer is settled by asking the PBX; a lost COMMIT answer is settled by
+ * withTransaction. When the change did not commit after the PBX may have taken it, the request
+ * does not undo with what it read in its transaction: the extension is settled afresh, still under
+ * the claim, from what MySQL now holds (ExtensionReconciler), and when even that fails it is in
+ * doubt, repaired by ExtensionRepairer.
  */
 export class LocalUserService {
   private readonly users: UserStore;
@@ -109,41 +111,47 @@ export class LocalUserService {
       if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
       return { user: { ...record, id: 0 }, password: null };
     }
-    await this.extensions.ensure(address.username);
-    try {
-      // One extension number may be asked for in several local domains, from several gateways:
-      // the checks and the add hold the extension's lock, so a lost answer is never settled by
-      // another request's extension.
-      return await this.users.inTransaction(
-        address,
-        async (connection) => {
-          await this.extensions.lock(connection, address.username);
-          const owner = await this.users.addressOwner(address, connection);
-          if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
-          if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
-          // The claim holds the address in this domain until the transaction ends.
-          await this.users.claim(connection, address);
-          const password = generatePassword();
-          stopAtDeadline(audit);
-          await this.addOnPbx(
-            {
-              ...this.extensionDefaults,
-              name: request.displayname,
-              number: address.username,
-              cid_number: address.username,
-              secret: password,
-              email: request.email ?? '',
-              forward_policy: emptyForwardPolicy(),
-            },
-            write,
-          );
-          return { user: await this.users.insertRow(connection, { ...record, password }), password };
-        },
-        { audit, repeatable: false },
-      );
-    } catch (error) {
-      throw await this.afterFailure(address.username, write, error);
-    }
+    // One extension number may be asked for in several local domains, from several gateways: the
+    // checks and the add hold the extension's claim, so a lost answer is never settled by another
+    // request's extension. The PBX is written once; a transaction refused for a conflict runs its
+    // MySQL part again (the PBX already holds the extension, and no one else may touch it).
+    return this.extensions.withClaim(address.username, async (claim) => {
+      let sent: { password: string } | undefined;
+      try {
+        return await this.users.inTransaction(
+          address,
+          async (connection) => {
+            await claim.fence(connection);
+            const owner = await this.users.addressOwner(address, connection);
+            if (owner) throw new Failed('exists', `${formatted} is taken by ${owner === 'user' ? 'a user' : 'an alias'}`);
+            if (sent === undefined) {
+              if (await this.extensionExists(address.username)) throw new Failed('exists', `extension ${address.username} exists on the PBX`);
+              const password = generatePassword();
+              stopAtDeadline(audit);
+              await this.addOnPbx(
+                {
+                  ...this.extensionDefaults,
+                  name: request.displayname,
+                  number: address.username,
+                  cid_number: address.username,
+                  secret: password,
+                  email: request.email ?? '',
+                  forward_policy: emptyForwardPolicy(),
+                },
+                write,
+              );
+              sent = { password };
+            }
+            // The claim holds the address in this domain until the transaction ends.
+            await this.users.claim(connection, address);
+            return { user: await this.users.insertRow(connection, { ...record, password: sent.password }), password: sent.password };
+          },
+          { audit },
+        );
+      } catch (error) {
+        throw await this.afterFailure(claim, write, error);
+      }
+    });
   }
 
   async changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<void> {
@@ -197,30 +205,35 @@ export class LocalUserService {
   async remove(address: SipAddress, audit?: ChangeScope): Promise<void> {
     const write: PbxWrite = { touched: false };
     let removed: Extension | undefined;
-    await this.extensions.ensure(address.username);
-    try {
-      await this.users.inTransaction(
-        address,
-        async (connection) => {
-          await this.extensions.lock(connection, address.username);
-          const user = await this.users.lock(connection, address);
-          if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
-          // The foreign keys refuse this (inuse) before the PBX is touched.
-          await this.users.deleteRow(connection, user);
-          const extension = await this.pbx.find(user.username);
-          if (extension?._id) {
-            stopAtDeadline(audit);
-            removed = extension;
-            await this.removeOnPbx(extension, write);
-          }
-          await this.users.releaseAddress(connection, address);
-        },
-        { audit, repeatable: false },
-      );
-    } catch (error) {
-      // A failed removal has not touched the secret: the extension is made again with the held one.
-      throw await this.afterFailure(address.username, write, error, { template: removed, secretMayDiffer: false });
-    }
+    await this.extensions.withClaim(address.username, async (claim) => {
+      let sent = false;
+      try {
+        await this.users.inTransaction(
+          address,
+          async (connection) => {
+            await claim.fence(connection);
+            const user = await this.users.lock(connection, address);
+            if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
+            // The foreign keys refuse this (inuse) before the PBX is touched.
+            await this.users.deleteRow(connection, user);
+            if (!sent) {
+              const extension = await this.pbx.find(user.username);
+              if (extension?._id) {
+                stopAtDeadline(audit);
+                removed = extension;
+                await this.removeOnPbx(extension, write);
+              }
+              sent = true;
+            }
+            await this.users.releaseAddress(connection, address);
+          },
+          { audit },
+        );
+      } catch (error) {
+        // A failed removal has not touched the secret: the extension is made again with the held one.
+        throw await this.afterFailure(claim, write, error, { template: removed, secretMayDiffer: false });
+      }
+    });
   }
 
   /**
@@ -235,27 +248,33 @@ export class LocalUserService {
     audit?: ChangeScope,
   ): Promise<{ user: UserRecord; extension: Extension }> {
     const write: PbxWrite = { touched: false };
-    await this.extensions.ensure(address.username);
-    try {
-      return await this.users.inTransaction(
-        address,
-        async (connection) => {
-          await this.extensions.lock(connection, address.username);
-          const user = await this.users.lock(connection, address);
-          if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
-          const intended = edit(withRecord(await this.requireExtension(user), user));
-          stopAtDeadline(audit);
-          await this.updateOnPbx(intended, write);
-          // MySQL keeps what was set on the PBX, the forwards included, so its record is the whole truth.
-          const recorded: UserChanges = { ...changes, forward: intended.forward_policy };
-          await this.users.updateRow(connection, user, recorded);
-          return { user: withChanges(user, recorded), extension: intended };
-        },
-        { audit, repeatable: false },
-      );
-    } catch (error) {
-      throw await this.afterFailure(address.username, write, error, { secretMayDiffer: changes.password !== undefined });
-    }
+    return this.extensions.withClaim(address.username, async (claim) => {
+      // Sent once: a transaction refused for a conflict runs its MySQL part again with it.
+      let intended: Extension | undefined;
+      try {
+        return await this.users.inTransaction(
+          address,
+          async (connection) => {
+            await claim.fence(connection);
+            const user = await this.users.lock(connection, address);
+            if (!user) throw new Failed('nonexistant', `no user ${formatSipAddress(address)}`);
+            if (intended === undefined) {
+              const next = edit(withRecord(await this.requireExtension(user), user));
+              stopAtDeadline(audit);
+              await this.updateOnPbx(next, write);
+              intended = next;
+            }
+            // MySQL keeps what was set on the PBX, the forwards included, so its record is the whole truth.
+            const recorded: UserChanges = { ...changes, forward: intended.forward_policy };
+            await this.users.updateRow(connection, user, recorded);
+            return { user: withChanges(user, recorded), extension: intended };
+          },
+          { audit },
+        );
+      } catch (error) {
+        throw await this.afterFailure(claim, write, error, { secretMayDiffer: changes.password !== undefined });
+      }
+    });
   }
 
   /**
@@ -263,14 +282,15 @@ export class LocalUserService {
    * afresh from MySQL; when MySQL cannot be asked (outcome unknown) or the settling fails, the
    * extension is in doubt. Returns the error to answer.
    */
-  private async afterFailure(number: string, write: PbxWrite, error: unknown, settle: { template?: Extension; secretMayDiffer?: boolean } = {}): Promise<unknown> {
+  private async afterFailure(claim: ExtensionClaim, write: PbxWrite, error: unknown, settle: { template?: Extension; secretMayDiffer?: boolean } = {}): Promise<unknown> {
     if (!write.touched) return error;
+    const { number } = claim;
     if (error instanceof CommitUnknown) {
       await this.doubts.markInDoubt(number, 'commit outcome unknown');
       return error;
     }
     try {
-      const done = await this.reconciler.reconcile(number, settle);
+      const done = await this.reconciler.reconcile(number, { ...settle, claim });
       this.logger.warn('undid a PBX change that did not commit: the extension holds what MySQL holds', {
         extension: number,
         action: done,
