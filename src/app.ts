@@ -27,7 +27,8 @@ export interface AppLimits {
 /** A dependency /readyz asks; `check` rejects when the part does not answer. */
 export interface ReadinessCheck {
   readonly name: string;
-  check(): Promise<void>;
+  /** Resolves when the part answers, with a word on its state when there is one to show. */
+  check(): Promise<string | undefined | void>;
 }
 
 export interface AppDeps {
@@ -55,9 +56,9 @@ export interface AppDeps {
 
 const READINESS_TIMEOUT_MS = 2000;
 
-function withTimeout(promise: Promise<void>, milliseconds: number): Promise<void> {
+function withTimeout<T>(promise: Promise<T>, milliseconds: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((_, reject) => {
+  const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('timed out')), milliseconds);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
@@ -191,31 +192,41 @@ export function createApp(deps: AppDeps): express.Express {
 
   // One look at a time, answered from for READINESS_CACHE_MS: however many callers, MySQL and the
   // PBX are asked at most once per period (the PBX ping takes no PBX concurrency slot either).
-  let lastLook: { at: number; look: Promise<{ checks: Record<string, string>; failing: string[] }> } | null = null;
+  let lastLook: { at: number; look: Promise<{ checks: Record<string, string>; failing: string[]; details: Record<string, string> }> } | null = null;
   const look = async () => {
     const results = await Promise.all(
       readiness.map(async ({ name, check }) => {
         try {
-          await withTimeout(check(), READINESS_TIMEOUT_MS);
-          return { name, ok: true };
+          const detail = await withTimeout<string | undefined | void>(check(), READINESS_TIMEOUT_MS);
+          return { name, ok: true, detail: detail ?? undefined };
         } catch (error) {
           logger.warn('readiness check failed', { part: name, error: (error as Error).message });
-          return { name, ok: false };
+          return { name, ok: false, detail: (error as Error).message };
         }
       }),
     );
+    // Only the database's word is shown (its node and Galera state): /readyz answers anyone, and other
+    // failures' messages may name hosts; they are in the log.
+    const details = results.filter((result) => result.name === 'database' && result.detail !== undefined);
     return {
       failing: results.filter((result) => !result.ok).map((result) => result.name),
       checks: Object.fromEntries(results.map((result) => [result.name, result.ok ? 'ok' : 'failing'])),
+      details: Object.fromEntries(details.map((result) => [result.name, result.detail as string])),
     };
   };
   app.get('/readyz', async (_request, response) => {
     const now = Date.now();
     if (lastLook === null || now - lastLook.at >= READINESS_CACHE_MS) lastLook = { at: now, look: look() };
-    const { checks, failing } = await lastLook.look;
+    const { checks, failing, details } = await lastLook.look;
     // Extensions in doubt do not make the gateway unready (it repairs them itself), but they are shown.
     const inDoubt = deps.inDoubt?.() ?? 0;
-    response.status(failing.length === 0 ? 200 : 503).json({ status: failing.length === 0 ? 'ready' : 'unready', checks, failing, extensions_in_doubt: inDoubt });
+    response.status(failing.length === 0 ? 200 : 503).json({
+      status: failing.length === 0 ? 'ready' : 'unready',
+      checks,
+      failing,
+      ...(Object.keys(details).length > 0 ? { details } : {}),
+      extensions_in_doubt: inDoubt,
+    });
   });
 
   // Prometheus scrapes with a read token (or none when auth is off).

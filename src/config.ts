@@ -3,6 +3,7 @@ import path from 'node:path';
 import Joi from 'joi';
 import { MIN_TOKEN_BITS, tokenStrengthBits } from './http/auth';
 import { DEFAULT_EXTENSION_SETTINGS, EXTENSION_SETTING_NAMES, type ExtensionSettings } from './pbx/extension';
+import { readMysqlUrl } from './db/mysql-url';
 
 export type Scope = 'read' | 'write' | 'admin';
 
@@ -138,24 +139,7 @@ export const PERMISSION_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
-const MYSQL_URL_FORM = 'must be a URL like mysql://user:password@host:3306/database';
-
-/** A host, a valid port if any, and a database name as the pool accepts it (see db/pool.ts). */
-function isMysqlUrl(text: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return false;
-  }
-  let database: string;
-  try {
-    database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  } catch {
-    return false;
-  }
-  return url.protocol === 'mysql:' && url.hostname !== '' && /^[A-Za-z0-9_$]{1,64}$/.test(database);
-}
+const MYSQL_URL_FORM = 'must be a URL like mysql://user:password@host:3306/database (several hosts for a Galera cluster: host1:3306,host2:3306)';
 
 const tokenSchema = Joi.object({
   name: Joi.string().pattern(/^[A-Za-z0-9._-]{1,64}$/).required(),
@@ -167,8 +151,7 @@ const schema = Joi.object<Config>({
   host: Joi.string().min(1).required(),
   port: Joi.number().integer().min(0).max(65535).required(),
   mysqlUrl: Joi.string()
-    .uri({ scheme: ['mysql'] })
-    .custom((value: string, helpers) => (isMysqlUrl(value) ? value : helpers.error('string.uriCustomScheme')))
+    .custom((value: string, helpers) => (readMysqlUrl(value) ? value : helpers.error('string.uriCustomScheme')))
     .required()
     .messages({ 'string.uriCustomScheme': MYSQL_URL_FORM }),
   mysqlPoolSize: Joi.number().integer().min(1).max(200).required(),

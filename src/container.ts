@@ -71,7 +71,7 @@ export function createContainer(config: Config, logger: Logger, secrets: SecretB
   const pool = createPool(parseMysqlUrl(config.mysqlUrl), config.mysqlPoolSize, {
     acquireTimeoutMs: config.mysqlAcquireTimeoutMs,
     statementSeconds: Math.ceil(config.requestTimeoutMs / 1000),
-  });
+  }, logger);
   // The repairer is made below (it needs the PBX client, which reports to the metrics); the gauge
   // reads it only when scraped.
   const metrics = createMetrics(pool, () => repairer.inDoubt);

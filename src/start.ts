@@ -4,6 +4,7 @@ import { startPbxSimulator, type PbxSimulator } from './pbx/simulator';
 import type { Config } from './config';
 import { createContainer, type Container } from './container';
 import { ensureDatabase, parseMysqlUrl } from './db/pool';
+import { failoverOf, lookAt } from './db/failover-pool';
 import { MigrationFailed, migrate } from './db/migrate';
 import type { Logger } from './logger';
 import { ConfigError, isCleartextPbx } from './config';
@@ -74,7 +75,24 @@ function withStartTokens(config: Config, logger: Logger): Config {
 /** What /readyz asks: MySQL and the PBX. */
 export function readinessChecks(container: Container): ReadinessCheck[] {
   return [
-    { name: 'database', check: async () => void (await container.pool.query('SELECT 1')) },
+    {
+      name: 'database',
+      check: async () => {
+        // On a cluster: the node in use and its Galera state, looked at afresh (a node that is not
+        // usable is left for another one at the same time); on one server, a plain query.
+        const failover = failoverOf(container.pool);
+        if (failover === null) {
+          const { host, port } = parseMysqlUrl(container.config.mysqlUrl).server;
+          const look = await lookAt(container.pool, `${String(host)}:${String(port)}`);
+          if (!look.usable) throw new Error(look.reason ?? 'not usable');
+          return look.galera === null ? undefined : `node ${look.server}, Galera ${look.galera}`;
+        }
+        await failover.lookNow();
+        const look = failover.describe();
+        if (!look.usable) throw new Error(`node ${look.server}: ${look.reason ?? 'not usable'}`);
+        return `node ${look.server}${look.galera === null ? '' : `, Galera ${look.galera}`}`;
+      },
+    },
     { name: 'pbx', check: () => container.pbx.ping() },
   ];
 }

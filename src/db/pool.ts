@@ -1,35 +1,43 @@
 import mysql from 'mysql2/promise';
+import type { Logger } from '../logger';
+import { retryOnConflict } from './errors';
+import { FailoverPool } from './failover-pool';
 import { ConfigError } from '../config';
+import { readMysqlUrl } from './mysql-url';
 
 export type Pool = mysql.Pool;
 export type Connection = mysql.PoolConnection;
 
 export interface DatabaseTarget {
-  /** Connection options without the database, to create it. */
+  /** Connection options without the database, to create it: the first server of MYSQL_URL. */
   readonly server: mysql.ConnectionOptions;
+  /** Every server of MYSQL_URL, the preferred first (several: a Galera cluster, CONTRACT section 11). */
+  readonly servers: readonly mysql.ConnectionOptions[];
   readonly database: string;
 }
 
 export function parseMysqlUrl(url: string): DatabaseTarget {
-  const parsed = new URL(url);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) {
-    throw new ConfigError('MYSQL_URL must name a database (letters, digits, _ or $), e.g. mysql://root@127.0.0.1:3306/pbxgw');
+  const parsed = readMysqlUrl(url);
+  if (parsed === null) {
+    throw new ConfigError('MYSQL_URL must be a URL like mysql://user:password@host:3306/database (letters, digits, _ or $ in the name); several hosts for a Galera cluster: host1:3306,host2:3306');
   }
-  return {
-    server: {
-      host: parsed.hostname,
-      port: parsed.port ? Number(parsed.port) : 3306,
-      user: decodeURIComponent(parsed.username) || 'root',
-      password: decodeURIComponent(parsed.password),
-    },
-    database,
-  };
+  const servers = parsed.servers.map(({ host, port, user, password }) => ({ host, port, user, password }));
+  return { server: servers[0], servers, database: parsed.database };
 }
 
 /** Creates the database when it does not exist yet (CONTRACT section 2). */
 export async function ensureDatabase(target: DatabaseTarget): Promise<void> {
-  const connection = await mysql.createConnection({ ...target.server, connectTimeout: 5000 });
+  // The first server that answers (a node of a cluster may be down at start).
+  let connection: mysql.Connection | undefined;
+  for (const [index, server] of target.servers.entries()) {
+    try {
+      connection = await mysql.createConnection({ ...server, connectTimeout: 5000 });
+      break;
+    } catch (error) {
+      if (index === target.servers.length - 1) throw error;
+    }
+  }
+  if (connection === undefined) throw new Error('MYSQL_URL names no server');
   try {
     // The name is checked by parseMysqlUrl; identifiers cannot be bound as parameters.
     await connection.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
@@ -92,10 +100,11 @@ function limitAcquireWait(pool: Pool, milliseconds: number): void {
   };
 }
 
-export function createPool(target: DatabaseTarget, size: number, limits: PoolLimits = {}): Pool {
+/** A pool on one server of MYSQL_URL. */
+export function createServerPool(server: mysql.ConnectionOptions, database: string, size: number, limits: PoolLimits = {}): Pool {
   const pool = mysql.createPool({
-    ...target.server,
-    database: target.database,
+    ...server,
+    database,
     connectionLimit: size,
     maxIdle: size,
     enableKeepAlive: true,
@@ -107,6 +116,13 @@ export function createPool(target: DatabaseTarget, size: number, limits: PoolLim
     trace: false,
   });
   if (limits.acquireTimeoutMs !== undefined) limitAcquireWait(pool, limits.acquireTimeoutMs);
+  retryStatementsOnConflict(pool);
+  // On a Galera node a read waits until the node has applied what the cluster committed before it,
+  // so a read through one gateway sees a write made through another (CONTRACT section 11). Without
+  // wsrep (one server) the setting is 0 and costs nothing; MySQL has no such variable (ignored).
+  pool.pool.on('connection', (connection) => {
+    connection.query('SET SESSION wsrep_sync_wait = IF(@@wsrep_on, 1, 0)', () => undefined);
+  });
   const seconds = limits.statementSeconds ?? 0;
   if (seconds > 0) {
     // No statement runs past the limit (a runaway query cannot hold its connection for good);
@@ -117,4 +133,24 @@ export function createPool(target: DatabaseTarget, size: number, limits: PoolLim
     });
   }
   return pool;
+}
+
+/**
+ * Statements the pool runs on a connection of their own (autocommit) run again when they were a
+ * deadlock victim or lost a Galera certification (1213): nothing of them was applied.
+ */
+function retryStatementsOnConflict(pool: Pool): void {
+  const execute = pool.execute.bind(pool);
+  const query = pool.query.bind(pool);
+  pool.execute = ((...args: Parameters<Pool['execute']>) => retryOnConflict(() => execute(...args))) as Pool['execute'];
+  pool.query = ((...args: Parameters<Pool['query']>) => retryOnConflict(() => query(...args))) as Pool['query'];
+}
+
+/**
+ * The gateway's pool: on one server, that server's pool; on several (a Galera cluster), the pool of
+ * the node in use, which changes when that node dies or leaves the Synced state (FailoverPool).
+ */
+export function createPool(target: DatabaseTarget, size: number, limits: PoolLimits = {}, logger?: Logger): Pool {
+  if (target.servers.length === 1) return createServerPool(target.server, target.database, size, limits);
+  return new FailoverPool(target.servers, (server) => createServerPool(server, target.database, size, limits), logger).pool;
 }

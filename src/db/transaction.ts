@@ -3,6 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { Failed, GatewayError, Invalid } from '../outcome';
 import type { ChangeScope } from './change-scope';
 import { isDeadlock } from './errors';
+import { nodePool } from './failover-pool';
 import type { Connection, Pool } from './pool';
 
 export interface TransactionOptions {
@@ -64,11 +65,13 @@ export async function withTransaction<T>(pool: Pool, work: (connection: Connecti
 
 async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, scope: ChangeScope | undefined): Promise<T> {
   if (scope?.signal?.aborted) throw new DeadlinePassed();
-  const connection = await pool.getConnection();
+  // The node in use now (on a cluster): the session's KILLs must go to the node that holds it.
+  const node = nodePool(pool);
+  const connection = await node.getConnection();
   const threadId = connection.threadId;
   // At the deadline a statement still running is stopped (KILL QUERY on another connection), so a
   // long add_range ends with its request instead of committing after the answer.
-  const stopStatement = () => void pool.query(`KILL QUERY ${Number(threadId)}`).catch(() => undefined);
+  const stopStatement = () => void node.query(`KILL QUERY ${Number(threadId)}`).catch(() => undefined);
   scope?.signal?.addEventListener('abort', stopStatement);
   let committing = false;
   let result: T | undefined;
@@ -92,7 +95,7 @@ async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) 
     if (committing && !isServerAnswer(error)) {
       // COMMIT was sent and its answer lost: it may have committed. Never guess (CONTRACT section 7).
       connection.destroy();
-      const outcome = await settleCommit(pool, threadId, scope?.recorded === false ? scope.requestId : null);
+      const outcome = await settleCommit(node, threadId, scope?.recorded === false ? scope.requestId : null, pool);
       if (outcome === 'committed') {
         if (scope) scope.recorded = true;
         return result as T;
@@ -107,7 +110,7 @@ async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) 
       // The session is gone with its transaction (never committed: COMMIT was not sent). Make
       // sure the server drops it now rather than when it notices, so its locks go with it.
       connection.destroy();
-      void endSession(pool, threadId).catch(() => undefined);
+      void endSession(node, threadId).catch(() => undefined);
       if (!(error instanceof Invalid || error instanceof Failed || error instanceof GatewayError)) {
         throw new GatewayError('db', 'the connection to the database was lost before the change was committed; nothing was changed', error);
       }
@@ -139,12 +142,17 @@ export async function endSession(pool: Pool, threadId: number): Promise<void> {
 }
 
 /**
- * Learns on fresh connections whether the transaction of session `threadId`, whose COMMIT answer
+ * Learns on fresh connections whether the transaction of session `threadId` (on `pool`, its node), whose COMMIT answer
  * was lost, committed: the session is ended first (its COMMIT is then either done or undone),
  * then the change's commit marker, the audit record under `requestId`, is looked for. Without a
  * marker, or when MySQL does not answer within SETTLE_MS, the outcome is unknown.
  */
-export async function settleCommit(pool: Pool, threadId: number, requestId: string | null): Promise<'committed' | 'rolled-back' | 'unknown'> {
+export async function settleCommit(
+  pool: Pool,
+  threadId: number,
+  requestId: string | null,
+  cluster: Pool = pool,
+): Promise<'committed' | 'rolled-back' | 'unknown'> {
   if (requestId === null) return 'unknown';
   const until = Date.now() + SETTLE_MS;
   while (Date.now() < until) {
@@ -153,6 +161,13 @@ export async function settleCommit(pool: Pool, threadId: number, requestId: stri
       const [rows] = await pool.query<RowDataPacket[]>('SELECT 1 FROM audit_log WHERE request_id = ?', [requestId]);
       return rows.length > 0 ? 'committed' : 'rolled-back';
     } catch {
+      // The session's node cannot be asked (on a cluster: it died). A marker on the node now in
+      // use proves the commit; its absence proves nothing while the dead node's last write sets may
+      // still be arriving, so without it the outcome stays unknown.
+      if (cluster !== pool) {
+        const [rows] = await cluster.query<RowDataPacket[]>('SELECT 1 FROM audit_log WHERE request_id = ?', [requestId]).catch(() => [[]]);
+        if ((rows as unknown[]).length > 0) return 'committed';
+      }
       await pause(200);
     }
   }

@@ -39,13 +39,15 @@ export function createMetrics(pool?: Pool, inDoubt?: () => number): Metrics {
   });
   if (pool) {
     // mysql2 keeps no public counters; its pool's arrays are read when Prometheus scrapes.
-    const internals = (pool as unknown as { pool: PoolInternals }).pool;
+    // Read at each scrape: on a cluster the node in use (and so its pool) may change.
+    const core = () => (pool as unknown as { pool: PoolInternals }).pool;
     new Gauge({
       name: 'pbxgw_db_pool_connections',
       help: 'MySQL pool connections by state (open, idle, waiting requests)',
       labelNames: ['state'],
       registers: [registry],
       collect() {
+        const internals = core();
         this.set({ state: 'open' }, internals._allConnections?.length ?? 0);
         this.set({ state: 'idle' }, internals._freeConnections?.length ?? 0);
         this.set({ state: 'waiting' }, internals._connectionQueue?.length ?? 0);

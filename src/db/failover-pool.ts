@@ -1,0 +1,157 @@
+import type mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../logger';
+import type { Pool } from './pool';
+
+/** How often the node in use is looked at (and how soon a dead one is left). */
+const CHECK_MS = 1000;
+/** The longest a look at one node may take before it counts as down. */
+const LOOK_TIMEOUT_MS = 1500;
+
+/** What a look at one node found: usable or not, and its Galera state (null: no Galera). */
+export interface NodeLook {
+  readonly server: string;
+  readonly usable: boolean;
+  readonly galera: string | null;
+  readonly reason?: string;
+  /** Why it was unreachable, for the log. */
+  readonly error?: string;
+}
+
+const timeout = <T>(work: Promise<T>, milliseconds: number): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${milliseconds} ms`)), milliseconds);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+
+/** Whether a node may take work: it answers and, on Galera, is Synced and ready (not Donor, Desynced, Joining). */
+export async function lookAt(pool: Pool, server: string): Promise<NodeLook> {
+  try {
+    const [rows] = await timeout(
+      pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', 'wsrep_ready', 'wsrep_cluster_status')"),
+      LOOK_TIMEOUT_MS,
+    );
+    const status = new Map(rows.map((row) => [String(row.Variable_name), String(row.Value)]));
+    const state = status.get('wsrep_local_state_comment');
+    // A server without Galera (or with wsrep off) reports no state, or an empty/"Initialized" one with wsrep_ready OFF.
+    const galera = state !== undefined && state !== '' && status.get('wsrep_cluster_status') !== 'Disconnected' ? state : null;
+    if (galera === null) return { server, usable: true, galera: null };
+    const usable = galera === 'Synced' && status.get('wsrep_ready') === 'ON' && status.get('wsrep_cluster_status') === 'Primary';
+    return { server, usable, galera, ...(usable ? {} : { reason: `Galera state ${galera}, ${status.get('wsrep_cluster_status') ?? 'unknown'} component` }) };
+  } catch (error) {
+    // The error's own message stays out of /readyz (it may name hosts); callers log it.
+    return { server, usable: false, galera: null, reason: 'unreachable', error: (error as Error).message };
+  }
+}
+
+/**
+ * The pool of a gateway given several MySQL servers (a Galera cluster, CONTRACT section 11): work
+ * goes to one node at a time, the first usable one in MYSQL_URL's order; every second that node is
+ * looked at, and when it dies or leaves the Synced state (a donor, a desynced or joining node) the
+ * gateway moves to the next usable node. It does not move back while the node in use stays usable.
+ * `pool` is what the rest of the gateway uses: every call goes to the node in use at that moment.
+ * Connections already taken stay on their node (a transaction never spans two nodes).
+ */
+export class FailoverPool {
+  readonly pool: Pool;
+  private readonly pools: (Pool | undefined)[];
+  private current = 0;
+  private last: NodeLook;
+  private looking: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly servers: readonly mysql.ConnectionOptions[],
+    private readonly make: (server: mysql.ConnectionOptions) => Pool,
+    private readonly logger?: Logger,
+  ) {
+    this.pools = servers.map(() => undefined);
+    this.last = { server: this.name(0), usable: true, galera: null };
+    this.pool = new Proxy({} as Pool, {
+      get: (_target, property) => {
+        if (property === 'end') return () => this.end();
+        if (property === FAILOVER) return this;
+        const active = this.poolAt(this.current);
+        const value: unknown = Reflect.get(active, property, active);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(active) : value;
+      },
+    });
+    this.timer = setInterval(() => void this.lookNow(), CHECK_MS);
+    this.timer.unref();
+  }
+
+  /** The pool of the node in use now. */
+  active(): Pool {
+    return this.poolAt(this.current);
+  }
+
+  /** The node in use and what the last look found (for /readyz). */
+  describe(): NodeLook {
+    return this.last;
+  }
+
+  /** Looks at the node in use now, and moves on when it is not usable; one look at a time. */
+  lookNow(): Promise<void> {
+    this.looking ??= this.look().finally(() => {
+      this.looking = null;
+    });
+    return this.looking;
+  }
+
+  private async look(): Promise<void> {
+    const now = await lookAt(this.poolAt(this.current), this.name(this.current));
+    this.last = now;
+    if (now.usable) return;
+    for (let index = 0; index < this.servers.length; index += 1) {
+      if (index === this.current) continue;
+      const other = await lookAt(this.poolAt(index), this.name(index));
+      if (other.usable) {
+        this.logger?.warn('moved to another MySQL node', { from: now.server, to: other.server, reason: now.reason, error: now.error });
+        this.current = index;
+        this.last = other;
+        return;
+      }
+    }
+  }
+
+  private poolAt(index: number): Pool {
+    let pool = this.pools[index];
+    if (pool === undefined) {
+      pool = this.make(this.servers[index]);
+      this.pools[index] = pool;
+    }
+    return pool;
+  }
+
+  private name(index: number): string {
+    const { host, port } = this.servers[index];
+    return `${String(host)}:${String(port ?? 3306)}`;
+  }
+
+  private async end(): Promise<void> {
+    clearInterval(this.timer);
+    await this.looking?.catch(() => undefined);
+    await Promise.all(this.pools.map((pool) => pool?.end()));
+  }
+}
+
+const FAILOVER = Symbol('failover');
+
+/** The FailoverPool behind a gateway's pool, or null on one server. */
+export function failoverOf(pool: Pool): FailoverPool | null {
+  return ((pool as unknown as Record<symbol, FailoverPool | undefined>)[FAILOVER] ?? null);
+}
+
+/** The pool of the node in use now: itself on one server. A transaction and its KILLs stay on it. */
+export function nodePool(pool: Pool): Pool {
+  return failoverOf(pool)?.active() ?? pool;
+}
