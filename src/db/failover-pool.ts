@@ -94,6 +94,33 @@ export class FailoverPool {
     return this.poolAt(this.current);
   }
 
+  /** The server (host:port) whose pool this is, or null when it is none of this cluster's. */
+  serverOf(pool: Pool): string | null {
+    const index = this.pools.indexOf(pool);
+    return index < 0 ? null : this.name(index);
+  }
+
+  /**
+   * Whether the cluster, as the node in use sees it, has left `server` out of its membership
+   * (wsrep_incoming_addresses): then every write set that node sent before it went has been
+   * delivered, and, read with wsrep_sync_wait, applied. False when it is still a member or when the
+   * node in use cannot say.
+   */
+  async hasLeft(server: string): Promise<boolean> {
+    const active = this.active();
+    if (this.serverOf(active) === server) return false;
+    try {
+      const [rows] = await timeout(active.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_incoming_addresses', 'wsrep_cluster_size', 'wsrep_cluster_status')"), LOOK_TIMEOUT_MS);
+      const status = new Map(rows.map((row) => [String(row.Variable_name), String(row.Value)]));
+      const members = (status.get('wsrep_incoming_addresses') ?? '').split(',').filter((member) => member !== '');
+      // Only a full, primary membership list is evidence (a node that is not Primary knows nothing final).
+      if (status.get('wsrep_cluster_status') !== 'Primary' || members.length === 0 || members.length !== Number(status.get('wsrep_cluster_size'))) return false;
+      return !members.includes(server);
+    } catch {
+      return false;
+    }
+  }
+
   /** The node in use and what the last look found (for /readyz). */
   describe(): NodeLook {
     return this.last;

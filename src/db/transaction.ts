@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { Failed, GatewayError, Invalid } from '../outcome';
 import type { ChangeScope } from './change-scope';
 import { isDeadlock } from './errors';
-import { nodePool } from './failover-pool';
+import { failoverOf, nodePool } from './failover-pool';
 import type { Connection, Pool } from './pool';
 
 export interface TransactionOptions {
@@ -161,12 +161,18 @@ export async function settleCommit(
       const [rows] = await pool.query<RowDataPacket[]>('SELECT 1 FROM audit_log WHERE request_id = ?', [requestId]);
       return rows.length > 0 ? 'committed' : 'rolled-back';
     } catch {
-      // The session's node cannot be asked (on a cluster: it died). A marker on the node now in
-      // use proves the commit; its absence proves nothing while the dead node's last write sets may
-      // still be arriving, so without it the outcome stays unknown.
-      if (cluster !== pool) {
-        const [rows] = await cluster.query<RowDataPacket[]>('SELECT 1 FROM audit_log WHERE request_id = ?', [requestId]).catch(() => [[]]);
-        if ((rows as unknown[]).length > 0) return 'committed';
+      // The session's node cannot be asked (on a cluster: it died). A marker on the node now in use
+      // proves the commit. Its absence is final only once the cluster has left that node out: until
+      // then its last write sets may still be arriving.
+      const failover = failoverOf(cluster);
+      const origin = failover?.serverOf(pool);
+      if (failover && origin) {
+        const left = await failover.hasLeft(origin);
+        const found = await cluster
+          .query<RowDataPacket[]>('SELECT 1 FROM audit_log WHERE request_id = ?', [requestId])
+          .then(([rows]) => rows.length > 0, () => null);
+        if (found === true) return 'committed';
+        if (found === false && left) return 'rolled-back';
       }
       await pause(200);
     }

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { retryOnConflict } from '../../db/errors';
 import type { Connection, Pool } from '../../db/pool';
+import { DeadlinePassed } from '../../db/transaction';
 import { GatewayError } from '../../outcome';
 
 /** How long a change waits for another change of the same extension. */
@@ -54,9 +55,9 @@ export class ExtensionStore {
    * another change holds it, renews the lease while `work` runs, and releases it afterwards. A
    * holder that dies leaves a claim that others take over when its lease runs out.
    */
-  async withClaim<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>): Promise<T> {
+  async withClaim<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const before = this.queues.get(number) ?? Promise.resolve();
-    const turn = before.catch(() => undefined).then(() => this.holding(number, work));
+    const turn = before.catch(() => undefined).then(() => this.holding(number, work, signal));
     this.queues.set(number, turn);
     try {
       return await turn;
@@ -65,10 +66,12 @@ export class ExtensionStore {
     }
   }
 
-  private async holding<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>): Promise<T> {
+  private async holding<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // A request whose deadline passed while it waited changes nothing: it is answered already.
+    if (signal?.aborted) throw new DeadlinePassed();
     await this.ensure(number);
     const token = randomUUID();
-    await this.take(number, token);
+    await this.take(number, token, signal);
     const renew = setInterval(() => void this.renew(number, token).catch(() => undefined), (CLAIM_LEASE_SECONDS * 1000) / 3);
     renew.unref();
     const claim: ExtensionClaim = {
@@ -94,7 +97,7 @@ export class ExtensionStore {
   }
 
   /** Claims the extension with one committed write; a claim held by another waits its turn. */
-  private async take(number: string, token: string): Promise<void> {
+  private async take(number: string, token: string, signal?: AbortSignal): Promise<void> {
     const until = Date.now() + CLAIM_WAIT_MS;
     for (let attempt = 0; ; attempt += 1) {
       const taken = await retryOnConflict(() =>
@@ -108,6 +111,7 @@ export class ExtensionStore {
         throw error;
       });
       if (taken) return;
+      if (signal?.aborted) throw new DeadlinePassed();
       if (Date.now() > until) throw new GatewayError('db', `extension ${number} is busy: another change of it did not end within ${CLAIM_WAIT_MS / 1000} s`);
       await pause(randomInt(2, Math.min(100, 5 + 5 * attempt)));
     }

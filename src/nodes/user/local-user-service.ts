@@ -151,7 +151,7 @@ export class LocalUserService {
       } catch (error) {
         throw await this.afterFailure(claim, write, error);
       }
-    });
+    }, audit?.signal);
   }
 
   async changePassword(address: SipAddress, password: string, audit?: ChangeScope): Promise<void> {
@@ -233,7 +233,7 @@ export class LocalUserService {
         // A failed removal has not touched the secret: the extension is made again with the held one.
         throw await this.afterFailure(claim, write, error, { template: removed, secretMayDiffer: false });
       }
-    });
+    }, audit?.signal);
   }
 
   /**
@@ -274,7 +274,7 @@ export class LocalUserService {
       } catch (error) {
         throw await this.afterFailure(claim, write, error, { secretMayDiffer: changes.password !== undefined });
       }
-    });
+    }, audit?.signal);
   }
 
   /**
