@@ -19,6 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { createMetrics } from '../src/http/metrics';
+import { DEFAULT_EXTENSION_SETTINGS, emptyForwardPolicy } from '../src/pbx/extension';
+import { startPbxSimulator } from '../src/pbx/simulator';
 
 const MYSQL_HOST = '127.0.0.1';
 const MYSQL_PORT = 3306;
@@ -702,6 +704,51 @@ async function benchImport(gateway: Child): Promise<void> {
   }
 }
 
+const SYNC_EXTENSIONS = 10_000;
+const SYNC_DOMAIN = 'sync.bench';
+
+/**
+ * Issue 12: pbx/sync of a PBX holding 10,000 extensions into an empty local domain, then once more
+ * (nothing left to change). A gateway of its own, configured as the others but pointed at a Simotel
+ * simulator run in this process and seeded with the extensions, over the same database.
+ */
+async function benchSync(gatewayEnv: (extra: Record<string, string>) => Record<string, string>): Promise<void> {
+  console.log(`\n[8] pbx/sync of a PBX holding ${SYNC_EXTENSIONS.toLocaleString('en-US')} extensions into an empty local domain, then once more`);
+  const simulator = await startPbxSimulator();
+  try {
+    for (let index = 0; index < SYNC_EXTENSIONS; index += 1) {
+      const number = String(30_000_000 + index);
+      simulator.seed({ ...DEFAULT_EXTENSION_SETTINGS, name: `Bench Sync ${index}`, number, cid_number: number, secret: 'on-the-pbx', email: `sync${index}@example.com`, forward_policy: emptyForwardPolicy() });
+    }
+    const { apiKey, username, password } = simulator.credentials;
+    const env = gatewayEnv({ LOCAL_DOMAINS: `pbx.local,${SYNC_DOMAIN}`, PBX_URL: simulator.url, PBX_API_KEY: apiKey, PBX_USERNAME: username, PBX_PASSWORD: password });
+    const gateway = await startChild('gateway-sync', GATEWAY_MAIN, env, 'pbx-gateway listening', 60_000);
+    try {
+      info(`gateway pid ${gateway.pid} at ${gateway.url}, configured as the others, PBX_URL the simulator (in this process) at ${simulator.url}`);
+      const first = await call('POST', `${gateway.url}/api/pbx/sync`, { domain: SYNC_DOMAIN }, 120_000);
+      const firstReport = envelope(first, 'pbx/sync');
+      const second = await call('POST', `${gateway.url}/api/pbx/sync`, { domain: SYNC_DOMAIN }, 120_000);
+      const secondReport = envelope(second, 'pbx/sync');
+      const counts = (report: Record<string, unknown>) =>
+        ['imported', 'updated', 'missing_on_pbx', 'pruned'].map((name) => `${name} ${Array.isArray(report[name]) ? (report[name] as unknown[]).length : '?'}`).join(', ');
+      info(`first: ${counts(firstReport)}; second: ${counts(secondReport)}`);
+      const imported = Array.isArray(firstReport.imported) ? firstReport.imported.length : -1;
+      const unchanged = counts(secondReport) === 'imported 0, updated 0, missing_on_pbx 0, pruned 0';
+      figure(
+        `[8] first pbx/sync of ${SYNC_EXTENSIONS.toLocaleString('en-US')} extensions`,
+        `${(first.ms / 1000).toFixed(2)} s (${imported.toLocaleString('en-US')} imported)`,
+        '≤ 3 s',
+        first.ms <= 3000 && imported === SYNC_EXTENSIONS,
+      );
+      figure('[8] second pbx/sync (nothing to change)', `${(second.ms / 1000).toFixed(2)} s${unchanged ? '' : ' (CHANGED SOMETHING)'}`, '≤ 0.5 s', second.ms <= 500 && unchanged);
+    } finally {
+      await stopChild(gateway);
+    }
+  } finally {
+    await simulator.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function dropDatabase(): Promise<void> {
@@ -784,6 +831,7 @@ async function main(): Promise<void> {
   if (!THROUGHPUT_ONLY) {
     await benchFairPool(loader);
     await benchImport(loader);
+    await benchSync(gatewayEnv);
   }
   // Section 4 compares freshly started servers, each started the same way and warmed up the same,
   // so that the gateway and its copy without metrics differ in nothing but the counters.

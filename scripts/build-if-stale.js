@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds dist/ (tsc -p tsconfig.build.json) only when what it is made of changed since the last
 // build: every npm script that runs compiled code calls this first, and a build costs seconds where
-// this check costs milliseconds. `--force` builds whatever the stamp says (npm run build).
+// this check costs milliseconds. `--force` builds whatever the stamp says (npm run build). After
+// the server (dist/src), the build makes the helpdesk console (dist/console): its browser code with
+// a tsconfig of its own, and its page files copied beside it.
 //
 // The stamp (dist/.build-stamp) holds a fingerprint of the sources: the path, size and mtime of
 // every file under INPUTS, and of every other file of the project the last build compiled (tsc
@@ -24,6 +26,10 @@ const DIST = path.join(ROOT, 'dist');
 const STAMP = path.join(DIST, '.build-stamp');
 const LOCK = path.join(DIST, '.build-lock');
 const ENTRY = path.join(DIST, 'src', 'main.js');
+// The helpdesk console (CONTRACT section 13): ES2022 modules and the DOM, with no bundler.
+const CONSOLE_TSCONFIG = path.join('src', 'console', 'browser', 'tsconfig.json');
+const CONSOLE_PAGE = path.join(ROOT, 'src', 'console', 'page');
+const CONSOLE_DIST = path.join(DIST, 'console');
 const INPUTS = ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
 const LOCK_WAIT_MS = 180_000;
 
@@ -117,6 +123,33 @@ function withLock(work) {
   }
 }
 
+/** Runs tsc with its messages on stderr; throws naming the project when it fails. */
+function runTsc(tsc, project, { listFiles = false } = {}) {
+  const run = spawnSync(process.execPath, [tsc, '-p', project, ...(listFiles ? ['--listFiles'] : [])], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = (run.stdout ?? '').split('\n');
+  // tsc prints its errors on stdout: they go to stderr here, without the list of files.
+  const messages = lines.filter((line) => line !== '' && !path.isAbsolute(line));
+  if (messages.length > 0) process.stderr.write(`${messages.join('\n')}\n`);
+  if (run.status !== 0) {
+    fs.rmSync(STAMP, { force: true });
+    throw new Error(`the build failed (tsc -p ${project} exited ${run.status ?? run.signal ?? run.error?.message})`);
+  }
+  return lines;
+}
+
+/** dist/console afresh (a removed source leaves no file behind): the browser code, then the page's files. */
+function buildConsole(tsc) {
+  if (!fs.existsSync(path.join(ROOT, CONSOLE_TSCONFIG))) return;
+  fs.rmSync(CONSOLE_DIST, { recursive: true, force: true });
+  runTsc(tsc, CONSOLE_TSCONFIG);
+  for (const name of fs.readdirSync(CONSOLE_PAGE)) fs.copyFileSync(path.join(CONSOLE_PAGE, name), path.join(CONSOLE_DIST, name));
+}
+
 /**
  * Builds dist/ when it is stale (or always, with force). Returns what it did: 'fresh' (nothing to
  * do), 'built', or 'no-sources' (no src/: dist/ used as it is). Throws when the build fails.
@@ -139,20 +172,8 @@ function buildIfStale({ force = false, log = (line) => process.stderr.write(`${l
     const started = Date.now();
     const inputs = fingerprint(INPUTS);
     log(`pbx-gateway: building dist/ (${force ? 'npm run build' : fs.existsSync(ENTRY) ? 'the sources changed' : 'first build'}) ...`);
-    const run = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--listFiles'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const lines = (run.stdout ?? '').split('\n');
-    // tsc prints its errors on stdout: they go to stderr here, without the list of files.
-    const messages = lines.filter((line) => line !== '' && !path.isAbsolute(line));
-    if (messages.length > 0) process.stderr.write(`${messages.join('\n')}\n`);
-    if (run.status !== 0) {
-      fs.rmSync(STAMP, { force: true });
-      throw new Error(`the build failed (tsc -p tsconfig.build.json exited ${run.status ?? run.signal ?? run.error?.message})`);
-    }
+    const lines = runTsc(tsc, 'tsconfig.build.json', { listFiles: true });
+    buildConsole(tsc);
     const others = otherFiles(lines);
     const stamp = { inputs, others: fingerprint(others), other_files: others, built_at: new Date(started).toISOString() };
     fs.writeFileSync(STAMP, `${JSON.stringify(stamp)}\n`);

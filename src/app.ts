@@ -8,12 +8,14 @@ import helmet from 'helmet';
 import cors from 'cors';
 import type { Authenticator } from './http/auth';
 import { randomUUID } from 'node:crypto';
-import { Gatekeeper, sourceAddress, type Admission } from './http/gatekeeper';
+import { Gatekeeper, sourceAddress, type Admission, type Refusal } from './http/gatekeeper';
 import type { Outcome } from './http/envelope';
 import { LongWorkGate } from './http/long-work';
 import { noteDuplicateKeys } from './http/duplicate-keys';
 import type { Metrics } from './http/metrics';
 import type { AuditStore } from './nodes/audit/audit-store';
+import { hasCredentials, PBX_EVENTS_CHALLENGE, readEventCall, type PbxEventsEndpoint } from './http/pbx-events-endpoint';
+import { CONSOLE_PATH, serveConsole } from './console/console-route';
 
 export interface AppLimits {
   /** Requests a minute per token without its own rate_per_minute; 0: none. */
@@ -52,6 +54,8 @@ export interface AppDeps {
   readonly inDoubt?: () => number;
   /** Whether the app is served over HTTPS: only then is Strict-Transport-Security sent. */
   readonly tls?: boolean;
+  /** POST /pbx/events (CONTRACT section 12); absent: not served (404 like any unknown path). */
+  readonly pbxEvents?: PbxEventsEndpoint;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -80,7 +84,12 @@ const OPERATIONS: Record<string, string> = {
   '/readyz': 'readyz',
   '/metrics': 'metrics',
   '/api/openapi.json': 'openapi',
+  '/pbx/events': 'pbx-events',
 };
+
+function isConsolePath(path: string): boolean {
+  return path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`);
+}
 
 /** How long /readyz answers from its last look (anonymous callers cannot make it ask more often). */
 const READINESS_CACHE_MS = 2000;
@@ -171,7 +180,7 @@ export function createApp(deps: AppDeps): express.Express {
       const status = response.statusCode;
       const served = (response.locals as Locals).served;
       const outcome = (served?.outcome ?? (status < 400 ? 'ok' : status >= 500 ? 'error' : 'invalid')) as Outcome;
-      const label = OPERATIONS[request.path] ?? (request.path.startsWith('/api/docs') ? 'docs' : 'unknown');
+      const label = OPERATIONS[request.path] ?? (request.path.startsWith('/api/docs') ? 'docs' : isConsolePath(request.path) ? 'console' : 'unknown');
       logger.request({ request_id: requestId, node: request.path, method: request.method, client: undefined, address: sourceAddress(request), outcome, cause: served?.cause, status, duration_ms: durationMs });
       for (const observer of observers) observer.finished({ node: label, known: label !== 'unknown', outcome, cause: served?.cause, status, durationMs, requestId });
     });
@@ -246,10 +255,14 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
+  if (deps.pbxEvents) servePbxEvents(deps.pbxEvents);
+
   app.get('/api/openapi.json', (_request, response) => {
     response.json(openApi);
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'pbx-gateway API' }));
+  // The helpdesk console: static files, open like the docs page (the page asks for a token).
+  app.use(CONSOLE_PATH, serveConsole());
 
   // Anything else needs a token too: an anonymous caller learns nothing of what exists.
   app.use((request, response) => {
@@ -259,14 +272,40 @@ export function createApp(deps: AppDeps): express.Express {
     sendEnvelope(response, 404, 'node', `nothing at ${request.path}`);
   });
 
+  /**
+   * Simotel's event calls: Basic credentials first (a wrong pair is counted like a request without
+   * a known token), then the body. An extension event is queued and answered 204 at once; other
+   * well-formed events are answered 204 and ignored; a malformed body is 400.
+   */
+  function servePbxEvents({ credentials, events }: PbxEventsEndpoint): void {
+    const parseEvent = express.json({ limit: bodyLimit, type: () => true });
+    app.post('/pbx/events', (request, response, next) => {
+      if (!hasCredentials(request.headers, credentials)) {
+        refuse(response, gatekeeper.refuseUnknown(request, PBX_EVENTS_CHALLENGE));
+        return;
+      }
+      parseEvent(request, response, (error?: unknown) => {
+        if (error) return next(error);
+        const call = readEventCall(request.body);
+        if (call.kind === 'invalid') return sendEnvelope(response, 400, call.cause, call.detail);
+        if (call.kind === 'extension') events.notice(call.event, call.number);
+        else logger.debug('pbx event ignored', { why: call.why });
+        response.status(204).end();
+      });
+    });
+  }
+
   /** Auth and limits outside the nodes (/metrics, unknown paths): the admission, or null once refused. */
   function admit(request: Request, response: Response): Admission | null {
     const admission = gatekeeper.admit(request);
-    const { refusal } = admission;
-    if (refusal === null) return admission;
+    if (admission.refusal === null) return admission;
+    refuse(response, admission.refusal);
+    return null;
+  }
+
+  function refuse(response: Response, refusal: Refusal): void {
     for (let index = 0; index < refusal.headers.length; index += 2) response.setHeader(refusal.headers[index], refusal.headers[index + 1]);
     sendEnvelope(response, refusal.status, refusal.cause, refusal.detail, refusal.outcome);
-    return null;
   }
 
   const bodyErrors: ErrorRequestHandler = (error, _request, response, next) => {

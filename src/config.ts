@@ -30,6 +30,15 @@ export interface PbxConfig {
   readonly allowHttp?: boolean;
 }
 
+/** POST /pbx/events (CONTRACT section 12): served while both credentials are set. */
+export interface PbxEventsConfig {
+  /** PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD: the HTTP Basic credentials Simotel sends; both empty: the endpoint is off. */
+  readonly username: string;
+  readonly password: string;
+  /** PBX_EVENTS_DOMAIN: the local domain events import into; the first of LOCAL_DOMAINS unless set. */
+  readonly domain: string;
+}
+
 /** TLS_CERT_FILE and TLS_KEY_FILE: both set, the gateway serves HTTPS only; both empty, plain HTTP. */
 export interface TlsConfig {
   readonly certFile: string;
@@ -81,6 +90,7 @@ export interface Config {
   /** The key the held passwords are sealed with (CONTRACT section 9): an absolute path, made on the first start. */
   readonly secretsKeyFile: string;
   readonly pbx: PbxConfig;
+  readonly pbxEvents: PbxEventsConfig;
   /** NODE_ENV; `production` refuses the built-in PBX simulator. */
   readonly nodeEnv: string;
   readonly tls: TlsConfig;
@@ -124,6 +134,9 @@ const ENVIRONMENT: Record<string, string> = {
   PBX_TIMEOUT_MS: 'pbx.timeoutMs',
   PBX_CA_FILE: 'pbx.caFile',
   PBX_ALLOW_HTTP: 'pbx.allowHttp',
+  PBX_EVENTS_USERNAME: 'pbxEvents.username',
+  PBX_EVENTS_PASSWORD: 'pbxEvents.password',
+  PBX_EVENTS_DOMAIN: 'pbxEvents.domain',
   NODE_ENV: 'nodeEnv',
   TLS_CERT_FILE: 'tls.certFile',
   TLS_KEY_FILE: 'tls.keyFile',
@@ -197,6 +210,12 @@ const schema = Joi.object<Config>({
     caFile: Joi.string().allow('').default(''),
     allowHttp: Joi.boolean().default(false),
   }).required(),
+  pbxEvents: Joi.object({
+    // Printable ASCII; a Basic user name cannot hold a colon.
+    username: Joi.string().allow('').max(64).pattern(/^[\x21-\x39\x3b-\x7e]+$/).messages({ 'string.pattern.base': 'must be printable ASCII without spaces or colons' }).default(''),
+    password: Joi.string().allow('').max(256).pattern(/^[\x21-\x7e]+$/).messages({ 'string.pattern.base': 'must be printable ASCII without spaces' }).default(''),
+    domain: Joi.string().allow('').lowercase().pattern(HOSTNAME).messages({ 'string.pattern.base': 'must be a DNS host name' }).default(''),
+  }).default(),
   nodeEnv: Joi.string().allow('').default('development'),
   tls: Joi.object({
     certFile: Joi.string().allow('').default(''),
@@ -290,6 +309,25 @@ function checkListener(config: Config): void {
   }
 }
 
+/**
+ * The events endpoint is on with both credentials, off with neither; its password must be as hard
+ * to guess as a token (anyone who knows it can make the gateway ask the PBX). Answers the events
+ * settings with their domain resolved.
+ */
+function checkPbxEvents(events: PbxEventsConfig, localDomains: readonly string[]): PbxEventsConfig {
+  const { username, password } = events;
+  if (username === '' && password === '') return events;
+  if (password === '') throw new ConfigError('PBX_EVENTS_PASSWORD: required when PBX_EVENTS_USERNAME is set (set both to serve POST /pbx/events, or neither)');
+  if (username === '') throw new ConfigError('PBX_EVENTS_USERNAME: required when PBX_EVENTS_PASSWORD is set (set both to serve POST /pbx/events, or neither)');
+  const bits = tokenStrengthBits(password);
+  if (bits < MIN_TOKEN_BITS) {
+    throw new ConfigError(`PBX_EVENTS_PASSWORD: too weak (about ${bits} bits, at least ${MIN_TOKEN_BITS} needed); use 32 random bytes, e.g. openssl rand -base64 32`);
+  }
+  const domain = events.domain || localDomains[0];
+  if (domain === undefined) throw new ConfigError('PBX_EVENTS_DOMAIN: required when LOCAL_DOMAINS is empty (the local domain PBX events import into)');
+  return { ...events, domain };
+}
+
 /** 127.0.0.0/8, ::1 and localhost: a PBX there is reached without crossing a network. */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
@@ -335,9 +373,10 @@ export function validateConfig(raw: Record<string, unknown>): Config {
   }
   checkListener(value);
   checkPbxTransport(value.pbx);
+  const pbxEvents = checkPbxEvents(value.pbxEvents, value.localDomains);
   const longWorkConnections = Math.min(value.mysqlPoolSize, value.longWorkConnections ?? Math.max(1, Math.floor(value.mysqlPoolSize / 4)));
   const pbx = value.pbx as PbxConfig & { extensionDefaults?: Partial<ExtensionSettings> };
-  return deepFreeze({ ...value, longWorkConnections, pbx: { ...pbx, extensionDefaults: { ...DEFAULT_EXTENSION_SETTINGS, ...pbx.extensionDefaults } } });
+  return deepFreeze({ ...value, longWorkConnections, pbxEvents, pbx: { ...pbx, extensionDefaults: { ...DEFAULT_EXTENSION_SETTINGS, ...pbx.extensionDefaults } } });
 }
 
 /** Reads config/default.json, config/local.json, then environment variables (which win). */

@@ -6,6 +6,8 @@ import type { PbxClient } from './pbx/pbx-client';
 import { SimotelClient } from './pbx/simotel-client';
 import { LocalUserService } from './nodes/user/local-user-service';
 import { SyncService } from './nodes/pbx/sync-service';
+import { SyncStore } from './nodes/pbx/sync-store';
+import { PbxEvents } from './nodes/pbx/pbx-events';
 import { pbxNodes } from './nodes/pbx/pbx-nodes';
 import { AuditStore } from './nodes/audit/audit-store';
 import { auditNodes } from './nodes/audit/audit-nodes';
@@ -48,6 +50,8 @@ export interface Container {
   readonly pbx: PbxClient;
   readonly domains: DomainStore;
   readonly sync: SyncService;
+  /** POST /pbx/events' background work; null while PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD are unset. */
+  readonly pbxEvents: PbxEvents | null;
   readonly audit: AuditStore;
   readonly metrics: Metrics;
   /** Null when AUTH_DISABLED=true. */
@@ -82,8 +86,9 @@ export function createContainer(config: Config, logger: Logger, secrets: SecretB
   const phones = new PhoneStore(pool);
   const aliases = new AliasStore(pool);
   const numbers = new NumbersStore(pool, STREAM_STATEMENT_SECONDS);
-  const sync = new SyncService({ users, domains, pbx, logger });
   const extensions = new ExtensionStore(pool);
+  const sync = new SyncService({ users, domains, extensions, store: new SyncStore(pool), pbx, logger });
+  const pbxEvents = config.pbxEvents.username === '' ? null : new PbxEvents({ sync, domains, audit, logger, domain: config.pbxEvents.domain });
   const reconciler = new ExtensionReconciler({ pool, extensions, users, pbx, extensionDefaults: config.pbx.extensionDefaults });
   const repairer = new ExtensionRepairer({ extensions, reconciler, logger, intervalMs: config.repairIntervalMs });
   const authenticator = config.authDisabled ? null : new Authenticator(config.apiTokens);
@@ -122,6 +127,7 @@ export function createContainer(config: Config, logger: Logger, secrets: SecretB
     pbx,
     domains,
     sync,
+    pbxEvents,
     audit,
     metrics,
     authenticator,
@@ -131,6 +137,7 @@ export function createContainer(config: Config, logger: Logger, secrets: SecretB
     secrets,
     secretsStore: new SecretsStore(pool),
     close: async () => {
+      await pbxEvents?.stop();
       await repairer.stop();
       await tokenSync?.stop();
       await pool.end();

@@ -50,6 +50,7 @@ export function appDeps(container: Container, version: string): AppDeps {
     requestTimeoutMs: container.config.requestTimeoutMs,
     inDoubt: () => container.repairer.inDoubt,
     tls: container.config.tls.certFile !== '',
+    pbxEvents: container.pbxEvents ? { credentials: container.config.pbxEvents, events: container.pbxEvents } : undefined,
   };
 }
 

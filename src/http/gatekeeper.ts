@@ -14,6 +14,14 @@ export interface Refusal {
   readonly headers: readonly string[];
 }
 
+/** How a 401 asks for credentials: its WWW-Authenticate header and the envelope's detail. */
+export interface Challenge {
+  readonly header: string;
+  readonly detail: string;
+}
+
+const BEARER: Challenge = { header: 'Bearer', detail: 'send a known token as Authorization: Bearer <token> or X-API-Key' };
+
 /** Whom a request comes from, whether it may go on, and how to say it is done. */
 export interface Admission {
   /** The client its token names; null without auth (AUTH_DISABLED) or when refused. */
@@ -65,12 +73,15 @@ export class Gatekeeper {
     const { authenticator } = this.options;
     if (authenticator === null) return this.enter(`address:${ipKeyGenerator(sourceAddress(request))}`, null, 0);
     const client = authenticator.identify(presentedToken(request.headers));
-    if (client === null) return { client: null, refusal: this.unknown(request), release: NOTHING };
+    if (client === null) return { client: null, refusal: this.refuseUnknown(request), release: NOTHING };
     return this.enter(`client:${client.name}`, client, client.ratePerMinute ?? this.options.ratePerMinute);
   }
 
-  /** A request without a known token: 401, or 429 once its address is past the limit. */
-  private unknown(request: IncomingMessage): Refusal {
+  /**
+   * A request without a known token (or, with `challenge`, without other credentials it needs, e.g.
+   * POST /pbx/events): 401, or 429 once its address is past the limit. Counted either way.
+   */
+  refuseUnknown(request: IncomingMessage, challenge: Challenge = BEARER): Refusal {
     const address = sourceAddress(request);
     const limit = this.options.unauthenticatedPerMinute;
     if (limit > 0) {
@@ -90,8 +101,8 @@ export class Gatekeeper {
       status: 401,
       outcome: 'invalid',
       cause: 'auth',
-      detail: 'send a known token as Authorization: Bearer <token> or X-API-Key',
-      headers: ['WWW-Authenticate', 'Bearer'],
+      detail: challenge.detail,
+      headers: ['WWW-Authenticate', challenge.header],
     };
   }
 

@@ -56,6 +56,11 @@ const REFUSAL_SCHEMAS: Record<string, Schema> = {
   NodeRefusal: envelopeOf('invalid', keyword('node'), 'invalid/node: no such node.'),
   MethodRefusal: envelopeOf('invalid', keyword('method'), 'invalid/method: a method other than GET or POST.'),
   RateRefusal: envelopeOf('failed', keyword('rate'), 'failed/rate: too many requests; wait Retry-After seconds.'),
+  EventRefusal: envelopeOf(
+    'invalid',
+    { type: 'string', enum: ['body', 'event_name', 'exten'] },
+    'invalid/body: the body does not parse or is not a JSON object; invalid/event_name: no event_name; invalid/exten: an extension event without its number.',
+  ),
 };
 
 const REFUSALS: Record<string, JsonObject> = {
@@ -252,6 +257,52 @@ function operation(node: CompiledNode, method: 'get' | 'post'): JsonObject {
   return operationObject;
 }
 
+/** POST /pbx/events (CONTRACT section 12): no node, but Simotel's calls on events (README, PBX events). */
+function pbxEventsOperation(): JsonObject {
+  const number = (description: string): Schema => ({ type: 'string', pattern: '^[0-9]{2,15}$', description });
+  return {
+    tags: ['pbx'],
+    operationId: 'post_pbx_events',
+    summary: "Takes a Simotel event (its AP Settings' URL): ExtenAdded and ExtenRemoved reconcile that extension in the background.",
+    description:
+      'Served only while PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD are set (otherwise 404, like any unknown path); authenticated with them as HTTP Basic. ' +
+      'An event is only a hint: the gateway asks the PBX for that exact extension and reconciles it as pbx/sync with prune=true would, ' +
+      'in PBX_EVENTS_DOMAIN: an extension without a record is imported, a record takes the name, e-mail and forwards the PBX has, and a local user ' +
+      'whose extension is gone is removed unless hardphones or aliases point at it. Answered 204 at once; the work is done in the background ' +
+      '(a few at a time; past a bound, events are dropped: a scheduled pbx/sync is the safety net). Other events, and numbers that are not 2–15 digits, ' +
+      'are answered 204 and ignored. Changes are audited under the name pbx-events.',
+    security: [{ pbxEvents: [] }],
+    parameters: [{ $ref: '#/components/parameters/X-Request-Id' }],
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['event_name'],
+            properties: {
+              event_name: { type: 'string', description: 'ExtenAdded and ExtenRemoved are acted on; any other is ignored.', example: 'ExtenAdded' },
+              exten: number('The extension number (a JSON number is taken too).'),
+              number: number('The same, as some Simotel versions name it; `exten` wins when both are given.'),
+            },
+          },
+          example: { event_name: 'ExtenAdded', exten: '1001' },
+        },
+      },
+    },
+    responses: {
+      204: { description: 'Taken: queued for reconciling, or a well-formed event the gateway ignores.', headers: { 'X-Request-Id': requestIdHeader } },
+      400: refusal('invalid/body, invalid/event_name or invalid/exten: a malformed call.', 'EventRefusal'),
+      401: refusal('invalid/auth: no Basic credentials, or not PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD.', 'AuthRefusal', {
+        'WWW-Authenticate': { description: 'Basic realm="pbx-events", charset="UTF-8"', schema: { type: 'string' } },
+      }),
+      404: refusal('invalid/node: the endpoint is off (PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD unset).', 'NodeRefusal'),
+      413: responseRef('TooLarge'),
+      429: responseRef('TooManyRequests'),
+    },
+  };
+}
+
 /** The OpenAPI 3 document of every node, generated from the same joi schemas that validate requests. */
 export function buildOpenApi(nodes: Map<string, CompiledNode>, version: string): JsonObject {
   const paths: JsonObject = {};
@@ -261,6 +312,7 @@ export function buildOpenApi(nodes: Map<string, CompiledNode>, version: string):
     paths[`/api/${node.definition.path}`] = { get: operation(node, 'get'), post: operation(node, 'post') };
     Object.assign(nodeComponents, nodeSchemas(node));
   }
+  paths['/pbx/events'] = { post: pbxEventsOperation() };
   return {
     openapi: '3.0.3',
     info: {
@@ -296,6 +348,7 @@ export function buildOpenApi(nodes: Map<string, CompiledNode>, version: string):
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <token>. The scope a node needs is its x-scope.' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same token in X-API-Key.' },
+        pbxEvents: { type: 'http', scheme: 'basic', description: 'POST /pbx/events only: PBX_EVENTS_USERNAME and PBX_EVENTS_PASSWORD.' },
       },
     },
   };

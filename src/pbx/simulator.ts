@@ -105,10 +105,26 @@ export function randomCredentials(): SimulatorCredentials {
   };
 }
 
+/** An answer body already serialized (the whole list, kept until an extension changes). */
+class Serialized {
+  constructor(readonly text: string) {}
+}
+
 export async function startPbxSimulator(options: SimulatorOptions = {}): Promise<PbxSimulator> {
   const credentials = options.credentials ?? randomCredentials();
   const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
   const store = new Map<string, Extension>();
+  // pbx/sync lists every extension: with 10,000 of them, building and serializing the list is most of
+  // the cost of a sync that changes nothing, so it is kept until the next change.
+  let listed: Serialized | null = null;
+  const put = (extension: Extension) => {
+    store.set(extension.number, extension);
+    listed = null;
+  };
+  const drop = (number: string) => {
+    store.delete(number);
+    listed = null;
+  };
   const faults: Fault[] = [];
   const canned: { path: string; body: unknown }[] = [];
   const calls: { path: string; body: unknown }[] = [];
@@ -139,7 +155,7 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
 
   const answer = (response: http.ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'Content-Type': 'application/json' });
-    response.end(JSON.stringify(body));
+    response.end(body instanceof Serialized ? body.text : JSON.stringify(body));
   };
   const ok = (data: unknown = '') => ({ success: 1, message: 'Requested operation is done successfully', data });
   const refuse = (message: string) => ({ success: 0, message, data: '' });
@@ -152,7 +168,10 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
         return { status: 200, body: ok() };
       case '/api/v4/pbx/users/search': {
         const conditions = (body.conditions ?? {}) as { number?: unknown };
-        if (conditions.number === undefined) return { status: 200, body: ok([...store.values()].map(masked)) };
+        if (conditions.number === undefined) {
+          listed ??= new Serialized(JSON.stringify(ok([...store.values()].map(masked))));
+          return { status: 200, body: listed };
+        }
         const number = String(conditions.number);
         // Like the real PBX, similar numbers may come back too: callers must keep the exact one.
         const found = [...store.values()].filter((extension) =>
@@ -166,7 +185,7 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
         if (body._id !== undefined) return { status: 200, body: refuse('_id is not allowed here') };
         if (store.has(number)) return { status: 200, body: refuse('This number is already in use') };
         const created = { ...(body as unknown as Extension), _id: randomBytes(12).toString('hex') };
-        store.set(number, created);
+        put(created);
         return { status: 200, body: simulator.addAnswerShape === 'status' ? { status: 'success', message: 'added' } : ok() };
       }
       case '/api/v4/pbx/users/update': {
@@ -177,15 +196,15 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
         if (next.secret === undefined) next.secret = current.secret;
         if (next.number !== current.number) {
           if (store.has(next.number)) return { status: 200, body: refuse('This number is already in use') };
-          store.delete(current.number);
+          drop(current.number);
         }
-        store.set(next.number, next);
+        put(next);
         return { status: 200, body: ok() };
       }
       case '/api/v4/pbx/users/remove': {
         const current = byId(body._id);
         if (!current) return { status: 200, body: refuse('user not found') };
-        store.delete(current.number);
+        drop(current.number);
         return { status: 200, body: ok() };
       }
       default:
@@ -270,7 +289,7 @@ export async function startPbxSimulator(options: SimulatorOptions = {}): Promise
     faultCounts: () => ({ ...counts }),
     seed: (extension) => {
       const created = { ...extension, _id: randomBytes(12).toString('hex') };
-      store.set(created.number, created);
+      put(created);
       return created;
     },
     close: async () => {

@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import request from 'supertest';
 import { DEFAULT_EXTENSION_SETTINGS, emptyForwardPolicy } from '../../src/pbx/extension';
+import { SYNC_BATCH_SIZE } from '../../src/nodes/pbx/sync-service';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 
 // CONTRACT section 5 ("Beyond the seed": audit/list) and README "Audit": every change and every
@@ -279,16 +280,20 @@ describe('the audit row and the change share one transaction', () => {
   it('records one error row for a pbx/sync that committed an import and then failed', async () => {
     const domain = `${tag()}.example`;
     expect((await call('domains/add', { domain, local: 'true' }, ADMIN)).body.response).toBe('ok');
-    const first = extensionNumber();
+    // A whole batch before the refused extension: imports are written a batch per transaction.
+    const first = Array.from({ length: SYNC_BATCH_SIZE }, extensionNumber);
     const second = extensionNumber();
-    for (const [number, name] of [[first, 'Imported First'], [second, REFUSED_NAME]]) {
+    for (const [number, name] of [...first.map((number) => [number, 'Imported First']), [second, REFUSED_NAME]]) {
       gateway.pbx.seed({ ...DEFAULT_EXTENSION_SETTINGS, name, number, cid_number: number, secret: password(), email: '', forward_policy: emptyForwardPolicy() });
     }
     const before = await lastId();
     const response = await call('pbx/sync', { domain }, ADMIN);
     expect(response.body).toMatchObject({ response: 'error', cause: 'db' });
-    // The import before the failure stays (each import is its own transaction) ...
-    expect(await gateway.query('SELECT id FROM users WHERE username = ? AND domain = ?', [first, domain])).toHaveLength(1);
+    // The batches before the failure stay (each batch is its own transaction) ...
+    const committed = Math.floor(gateway.pbx.extensions().findIndex((extension) => extension.number === second) / SYNC_BATCH_SIZE) * SYNC_BATCH_SIZE;
+    expect(committed).toBeGreaterThan(0);
+    expect(await gateway.query('SELECT id FROM users WHERE domain = ?', [domain])).toHaveLength(committed);
+    expect(await gateway.query('SELECT id FROM users WHERE username = ? AND domain = ?', [first[0], domain])).toHaveLength(1);
     expect(await gateway.query('SELECT id FROM users WHERE username = ? AND domain = ?', [second, domain])).toHaveLength(0);
     // ... and the request's one record says how it ended.
     const rows = await rowsSince(before);

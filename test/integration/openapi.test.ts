@@ -74,6 +74,7 @@ describe('the OpenAPI document', () => {
     expect(document.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
       apiKey: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'X-API-Key' }),
+      pbxEvents: expect.objectContaining({ type: 'http', scheme: 'basic' }),
     });
     for (const node of gateway.container.nodes) {
       for (const method of ['get', 'post'] as const) {
@@ -162,6 +163,8 @@ describe('"Try it out" on the docs page', () => {
   it('makes a valid request of every node with the filled-in examples, GET and POST (JSON and form)', async () => {
     const refused: Json[] = [];
     for (const [route, operations] of Object.entries(document.paths)) {
+      // POST /pbx/events is Simotel's, not a node (its own tests: pbx-events.test.ts).
+      if (!route.startsWith('/api/')) continue;
       const node = route.slice('/api/'.length);
       const unfilled: string[] = [];
       const query = defaultQuery(operations.get, unfilled);

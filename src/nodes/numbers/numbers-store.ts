@@ -1,9 +1,9 @@
 import type { PoolConnection as CallbackConnection, RowDataPacket, ResultSetHeader } from 'mysql2';
 import { isDuplicateKey } from '../../db/errors';
-import type { Pool } from '../../db/pool';
+import type { Connection, Pool } from '../../db/pool';
 import { withTransaction } from '../../db/transaction';
 import type { ChangeScope } from '../../db/change-scope';
-import { Failed } from '../../outcome';
+import { Failed, GatewayError } from '../../outcome';
 import { integerToE164 } from '../../values/e164';
 import { cutPage, rowsToRead, type Page } from '../paging';
 
@@ -85,24 +85,37 @@ export class NumbersStore {
     }
     const useSequenceEngine = await this.hasSequenceEngine();
     return withTransaction(this.pool, async (connection) => {
+      const galera = await onGalera(connection);
       let inserted: ResultSetHeader;
-      if (useSequenceEngine) {
-        // MariaDB's Sequence engine names its table after the count, so it cannot be a bound parameter;
-        // total is an integer checked against NUMBERS_MAX_RANGE before it gets here.
-        // unique_checks=0 for this one statement lets InnoDB bulk-load into an empty table (MariaDB
-        // 10.6+: sorted index builds, about half the time of filling both B-trees row by row; it locks
-        // the table until the commit). It relaxes checks of secondary unique indexes only, and numbers
-        // has none: the primary key is checked whatever it says, and a range holds each number once.
-        [inserted] = await connection.query<ResultSetHeader>(
-          `SET STATEMENT unique_checks = 0, foreign_key_checks = 0 FOR INSERT IGNORE INTO numbers (number) SELECT ? + seq FROM seq_0_to_${Math.trunc(total) - 1}`,
-          [start],
-        );
-      } else {
-        await connection.query('SET SESSION cte_max_recursion_depth = ?', [total + 1]);
-        [inserted] = await connection.query<ResultSetHeader>(
-          'INSERT IGNORE INTO numbers (number) WITH RECURSIVE s (n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n < ?) SELECT n FROM s',
-          [start, end],
-        );
+      if (galera) {
+        // A Galera node replicates the transaction as it goes, in fragments of FRAGMENT_ROWS rows
+        // (streaming replication): every write set stays within the cluster's limits and the range
+        // stays one transaction, all or nothing. No unique_checks=0 there: it would replicate as a
+        // lock of the whole table and fail other nodes' writes to the pool.
+        await connection.query(`SET SESSION wsrep_trx_fragment_unit = 'rows', wsrep_trx_fragment_size = ${FRAGMENT_ROWS}`);
+      }
+      try {
+        if (useSequenceEngine) {
+          // MariaDB's Sequence engine names its table after the count, so it cannot be a bound parameter;
+          // total is an integer checked against NUMBERS_MAX_RANGE before it gets here.
+          // On one server, unique_checks=0 for this one statement lets InnoDB bulk-load into an empty
+          // table (MariaDB 10.6+: sorted index builds, about half the time of filling both B-trees row
+          // by row; it locks the table until the commit). It relaxes checks of secondary unique
+          // indexes only, and numbers has none: the primary key is checked whatever it says.
+          const select = `INSERT IGNORE INTO numbers (number) SELECT ? + seq FROM seq_0_to_${Math.trunc(total) - 1}`;
+          [inserted] = await connection.query<ResultSetHeader>(galera ? select : `SET STATEMENT unique_checks = 0, foreign_key_checks = 0 FOR ${select}`, [start]);
+        } else {
+          await connection.query('SET SESSION cte_max_recursion_depth = ?', [total + 1]);
+          [inserted] = await connection.query<ResultSetHeader>(
+            'INSERT IGNORE INTO numbers (number) WITH RECURSIVE s (n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n < ?) SELECT n FROM s',
+            [start, end],
+          );
+        }
+      } catch (error) {
+        throw writeSetRefusal(error) ?? error;
+      } finally {
+        // The connection goes back to the pool: later transactions replicate whole again.
+        if (galera) await connection.query('SET SESSION wsrep_trx_fragment_size = 0').catch(() => undefined);
       }
       return { added: inserted.affectedRows, existing: total - inserted.affectedRows };
     }, { audit });
@@ -206,4 +219,20 @@ function shuffled<T>(items: readonly T[]): T[] {
     [copy[index], copy[other]] = [copy[other], copy[index]];
   }
   return copy;
+}
+
+/** Rows a Galera node replicates at a time of one add_range (streaming replication). */
+const FRAGMENT_ROWS = 10_000;
+
+/** Whether the connection's server is a Galera node (wsrep on). */
+async function onGalera(connection: Connection): Promise<boolean> {
+  const [rows] = await connection.query<RowDataPacket[]>('SELECT @@wsrep_on AS galera');
+  return Number(rows[0]?.galera ?? 0) === 1;
+}
+
+/** A cluster's write-set limit refusing a range, said as such (error/db with what to do). */
+function writeSetRefusal(error: unknown): GatewayError | null {
+  const { message } = (error ?? {}) as { message?: unknown };
+  if (typeof message !== 'string' || !/max_ws_(size|rows)|writeset size|ws_rows/i.test(message)) return null;
+  return new GatewayError('db', 'the cluster refused this range: it is larger than its write-set limit (wsrep_max_ws_rows, wsrep_max_ws_size); add it as several smaller ranges', error);
 }
