@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import type { Logger } from './logger';
+import { withTimeout } from './with-timeout';
 import type { NodeDefinition } from './http/node';
 import { buildOpenApi } from './http/openapi';
 import { compileNodes, nodeDispatcher, ownRequestId, type RequestObserver } from './http/registry';
@@ -59,14 +60,6 @@ export interface AppDeps {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
-
-function withTimeout<T>(promise: Promise<T>, milliseconds: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timed out')), milliseconds);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function sendEnvelope(response: Response, status: number, cause: string, detail: string, outcome = 'invalid'): void {
   (response.locals as Locals).served = { outcome, cause };

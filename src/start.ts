@@ -75,16 +75,17 @@ function withStartTokens(config: Config, logger: Logger): Config {
 
 /** What /readyz asks: MySQL and the PBX. */
 export function readinessChecks(container: Container): ReadinessCheck[] {
+  const failover = failoverOf(container.pool);
+  const { host, port } = parseMysqlUrl(container.config.mysqlUrl).server;
+  const server = `${String(host)}:${String(port)}`;
   return [
     {
       name: 'database',
       check: async () => {
         // On a cluster: the node in use and its Galera state, looked at afresh (a node that is not
         // usable is left for another one at the same time); on one server, a plain query.
-        const failover = failoverOf(container.pool);
         if (failover === null) {
-          const { host, port } = parseMysqlUrl(container.config.mysqlUrl).server;
-          const look = await lookAt(container.pool, `${String(host)}:${String(port)}`);
+          const look = await lookAt(container.pool, server);
           if (!look.usable) throw new Error(look.reason ?? 'not usable');
           return look.galera === null ? undefined : `node ${look.server}, Galera ${look.galera}`;
         }

@@ -2,6 +2,7 @@ import type mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../logger';
 import type { Pool } from './pool';
+import { withTimeout } from '../with-timeout';
 
 /** How often the node in use is looked at (and how soon a dead one is left). */
 const CHECK_MS = 1000;
@@ -18,25 +19,10 @@ export interface NodeLook {
   readonly error?: string;
 }
 
-const timeout = <T>(work: Promise<T>, milliseconds: number): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${milliseconds} ms`)), milliseconds);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-
 /** Whether a node may take work: it answers and, on Galera, is Synced and ready (not Donor, Desynced, Joining). */
 export async function lookAt(pool: Pool, server: string): Promise<NodeLook> {
   try {
-    const [rows] = await timeout(
+    const [rows] = await withTimeout(
       pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', 'wsrep_ready', 'wsrep_cluster_status')"),
       LOOK_TIMEOUT_MS,
     );
@@ -110,7 +96,7 @@ export class FailoverPool {
     const active = this.active();
     if (this.serverOf(active) === server) return false;
     try {
-      const [rows] = await timeout(active.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_incoming_addresses', 'wsrep_cluster_size', 'wsrep_cluster_status')"), LOOK_TIMEOUT_MS);
+      const [rows] = await withTimeout(active.query<RowDataPacket[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_incoming_addresses', 'wsrep_cluster_size', 'wsrep_cluster_status')"), LOOK_TIMEOUT_MS);
       const status = new Map(rows.map((row) => [String(row.Variable_name), String(row.Value)]));
       const members = (status.get('wsrep_incoming_addresses') ?? '').split(',').filter((member) => member !== '');
       // Only a full, primary membership list is evidence (a node that is not Primary knows nothing final).

@@ -53,24 +53,21 @@ async function appliedNames(connection: Pool | Connection): Promise<string[]> {
  * again (every statement is safe to repeat: IF NOT EXISTS, CREATE OR REPLACE).
  */
 export async function migrate(pool: Pool, logger?: Logger): Promise<string[]> {
-  await retryOnConflict(() =>
-    pool.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (
-         name VARCHAR(128) NOT NULL PRIMARY KEY,
-         applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-       ) ENGINE=InnoDB`,
-    ),
+  // Statements on the pool are run again after a conflict by the pool itself (db/pool.ts).
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (
+       name VARCHAR(128) NOT NULL PRIMARY KEY,
+       applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+     ) ENGINE=InnoDB`,
   );
-  await retryOnConflict(() =>
-    pool.query(
-      `CREATE TABLE IF NOT EXISTS schema_lock (
-         id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
-         holder CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL,
-         until TIMESTAMP(3) NULL
-       ) ENGINE=InnoDB`,
-    ),
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS schema_lock (
+       id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+       holder CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL,
+       until TIMESTAMP(3) NULL
+     ) ENGINE=InnoDB`,
   );
-  await retryOnConflict(() => pool.query('INSERT IGNORE INTO schema_lock (id) VALUES (1)'));
+  await pool.query('INSERT IGNORE INTO schema_lock (id) VALUES (1)');
 
   const pending = async () => {
     const applied = new Set(await appliedNames(pool));
@@ -114,19 +111,17 @@ export async function migrate(pool: Pool, logger?: Logger): Promise<string[]> {
   } finally {
     clearInterval(renew);
     connection.release();
-    await retryOnConflict(() => pool.execute('UPDATE schema_lock SET holder = NULL, until = NULL WHERE id = 1 AND holder = ?', [token])).catch(() => undefined);
+    await pool.execute('UPDATE schema_lock SET holder = NULL, until = NULL WHERE id = 1 AND holder = ?', [token]).catch(() => undefined);
   }
 }
 
 /** Takes the migration lock with one committed write; false while another gateway holds it. */
 async function takeLock(pool: Pool, token: string): Promise<boolean> {
   try {
-    const [result] = await retryOnConflict(() =>
-      pool.execute<ResultSetHeader>(
-        `UPDATE schema_lock SET holder = ?, until = CURRENT_TIMESTAMP(3) + INTERVAL ${LOCK_LEASE_SECONDS} SECOND
-         WHERE id = 1 AND (holder IS NULL OR until < CURRENT_TIMESTAMP(3))`,
-        [token],
-      ),
+    const [result] = await pool.execute<ResultSetHeader>(
+      `UPDATE schema_lock SET holder = ?, until = CURRENT_TIMESTAMP(3) + INTERVAL ${LOCK_LEASE_SECONDS} SECOND
+       WHERE id = 1 AND (holder IS NULL OR until < CURRENT_TIMESTAMP(3))`,
+      [token],
     );
     return result.affectedRows === 1;
   } catch (error) {

@@ -1,45 +1,23 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromiumOrSkip, launchChromium as launchBrowser } from '../helpers/chromium';
+export { chromiumOrSkip };
 import { startTestGateway, type TestGateway, type TestOverrides } from '../helpers/gateway';
 
 // What the console's browser tests share: Debian's Chromium driven by playwright-core, a gateway on a
 // port of its own (auth on, one token per scope), and a page that records every request it makes.
 
-export const CHROMIUM = '/usr/bin/chromium';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
 
-/**
- * Chromium is needed: on CI (.ci/run installs it) a missing one fails the tests with this line;
- * elsewhere they are skipped with a warning. Returns whether they run.
- */
-export function chromiumOrSkip(what: string): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (process.env.CI) return true;
-  console.warn(`${what}: ${CHROMIUM} is missing (apt-get install chromium): the browser tests are skipped`);
-  return false;
-}
-
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does)`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      // No name resolves: the page can reach nothing but the gateway on 127.0.0.1.
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-  });
+/** Chromium in which no name resolves: the page can reach nothing but the gateway on 127.0.0.1. */
+export function launchChromium(): Promise<Browser> {
+  return launchBrowser('MAP * ~NOTFOUND, EXCLUDE 127.0.0.1');
 }
 
 export type Scope = 'read' | 'write' | 'admin';

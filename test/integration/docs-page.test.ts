@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import request from 'supertest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { chromiumOrSkip, launchChromium } from '../helpers/chromium';
 import { createApp } from '../../src/app';
 import { appDeps } from '../../src/start';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
@@ -11,7 +11,6 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway';
 // than localhost. helmet's default policy has `upgrade-insecure-requests`, which makes a browser
 // fetch the page's scripts over https: the page stayed blank (swagger-ui-express issues 212, 346).
 
-const CHROMIUM = '/usr/bin/chromium';
 // A name that is not localhost, so the browser treats the page as any remote host; the browser maps
 // it to the loopback address, where the test gateway listens (no traffic leaves the machine).
 const HOST = 'pbx-gateway.test';
@@ -75,26 +74,14 @@ describe('/api/docs', () => {
   });
 
   // CI installs chromium (.ci/run): there the browser checks run, never skipped.
-  const withBrowser = existsSync(CHROMIUM) || process.env.CI ? describe : describe.skip;
-  if (!existsSync(CHROMIUM)) console.warn(`docs-page: ${CHROMIUM} is missing (apt-get install chromium): the browser checks are skipped`);
+  const withBrowser = chromiumOrSkip('docs-page') ? describe : describe.skip;
 
   withBrowser('in Chromium, over plain HTTP on a host that is not localhost', () => {
     let browser: Browser;
 
     beforeAll(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-          // Every name but HOST resolves nowhere: the page can reach nothing but the test gateway.
-          `--host-resolver-rules=MAP ${HOST} 127.0.0.1, MAP * ~NOTFOUND`,
-        ],
-      });
+      // Every name but HOST resolves nowhere: the page can reach nothing but the test gateway.
+      browser = await launchChromium(`MAP ${HOST} 127.0.0.1, MAP * ~NOTFOUND`);
     }, 60_000);
 
     afterAll(async () => {

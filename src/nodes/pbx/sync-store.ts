@@ -55,7 +55,7 @@ export class SyncStore {
 
   /**
    * The domain's local users, ordered by username, with only what pbx/sync compares: for 10,000
-   * users a whole record each (UserStore.listLocal) costs more than the rest of a sync that changes nothing.
+   * users a whole record each costs more than the rest of a sync that changes nothing.
    */
   async localUsers(domain: string): Promise<LocalUser[]> {
     const [rows] = await this.pool.query<RowDataPacket[]>(

@@ -1,12 +1,14 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { retryOnConflict } from '../../db/errors';
 import type { Connection, Pool } from '../../db/pool';
 import { DeadlinePassed } from '../../db/transaction';
 import { GatewayError } from '../../outcome';
+import { withTimeout } from '../../with-timeout';
 
 /** How long a change waits for another change of the same extension. */
 const CLAIM_WAIT_MS = 30_000;
+/** How long an answer waits for its claim's release. */
+const RELEASE_WAIT_MS = 250;
 /** A claim's lease; its holder renews it every third of that while it works. */
 const CLAIM_LEASE_SECONDS = 15;
 
@@ -44,12 +46,6 @@ export class ExtensionStore {
 
   constructor(private readonly pool: Pool) {}
 
-  /** Makes the extension's row when missing (before it can be claimed). */
-  async ensure(number: string): Promise<void> {
-    const [known] = await this.pool.execute<RowDataPacket[]>('SELECT 1 FROM pbx_extensions WHERE number = ?', [number]);
-    if (known.length === 0) await retryOnConflict(() => this.pool.execute('INSERT IGNORE INTO pbx_extensions (number) VALUES (?)', [number]));
-  }
-
   /**
    * Runs `work` holding the extension's claim: waits (at most CLAIM_WAIT_MS, then error/db) while
    * another change holds it, renews the lease while `work` runs, and releases it afterwards. A
@@ -69,7 +65,6 @@ export class ExtensionStore {
   private async holding<T>(number: string, work: (claim: ExtensionClaim) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // A request whose deadline passed while it waited changes nothing: it is answered already.
     if (signal?.aborted) throw new DeadlinePassed();
-    await this.ensure(number);
     const token = randomUUID();
     await this.take(number, token, signal);
     const renew = setInterval(() => void this.renew(number, token).catch(() => undefined), (CLAIM_LEASE_SECONDS * 1000) / 3);
@@ -89,28 +84,37 @@ export class ExtensionStore {
       return await work(claim);
     } finally {
       clearInterval(renew);
-      // When this fails (MySQL gone), the lease runs out instead.
-      await retryOnConflict(() => this.pool.execute('UPDATE pbx_extensions SET claim = NULL, claim_until = NULL WHERE number = ? AND claim = ?', [number, token])).catch(
-        () => undefined,
-      );
+      // The answer waits for the release only briefly: with MySQL unreachable it would wait for a
+      // connection timeout. A release still under way goes on alone, and one that fails leaves the
+      // lease to run out.
+      const release = this.pool.execute('UPDATE pbx_extensions SET claim = NULL, claim_until = NULL WHERE number = ? AND claim = ?', [number, token]);
+      await withTimeout(release, RELEASE_WAIT_MS).catch(() => undefined);
     }
   }
 
-  /** Claims the extension with one committed write; a claim held by another waits its turn. */
+  /**
+   * Claims the extension with one committed write (the pool runs it again after a conflict); a
+   * claim held by another waits its turn. An extension without a row yet gets one first.
+   */
   private async take(number: string, token: string, signal?: AbortSignal): Promise<void> {
     const until = Date.now() + CLAIM_WAIT_MS;
     for (let attempt = 0; ; attempt += 1) {
-      const taken = await retryOnConflict(() =>
-        this.pool.execute<ResultSetHeader>(
+      const taken = await this.pool
+        .execute<ResultSetHeader>(
           `UPDATE pbx_extensions SET claim = ?, claim_until = CURRENT_TIMESTAMP(3) + INTERVAL ${CLAIM_LEASE_SECONDS} SECOND, claim_seq = claim_seq + 1
            WHERE number = ? AND (claim IS NULL OR claim_until < CURRENT_TIMESTAMP(3))`,
           [token, number],
-        ),
-      ).then(([result]) => result.affectedRows === 1, (error: unknown) => {
-        if ((error as { code?: string }).code === 'ER_LOCK_DEADLOCK') return false;
-        throw error;
-      });
+        )
+        .then(([result]) => result.affectedRows === 1, (error: unknown) => {
+          if ((error as { code?: string }).code === 'ER_LOCK_DEADLOCK') return false;
+          throw error;
+        });
       if (taken) return;
+      if (attempt === 0) {
+        // Nothing matched: the row may not exist yet (a no-op when it does); then at once again.
+        await this.pool.execute('INSERT IGNORE INTO pbx_extensions (number) VALUES (?)', [number]);
+        continue;
+      }
       if (signal?.aborted) throw new DeadlinePassed();
       if (Date.now() > until) throw new GatewayError('db', `extension ${number} is busy: another change of it did not end within ${CLAIM_WAIT_MS / 1000} s`);
       await pause(randomInt(2, Math.min(100, 5 + 5 * attempt)));

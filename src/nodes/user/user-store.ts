@@ -290,12 +290,4 @@ export class UserStore {
       { audit },
     );
   }
-
-  /** Local users of a domain (pbx/sync). */
-  async listLocal(domain: string): Promise<UserRecord[]> {
-    const [rows] = await this.pool.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM users WHERE domain = ? AND kind = 'local' ORDER BY username`, [
-      domain,
-    ]);
-    return rows.map(this.toUser);
-  }
 }
