@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { heldPassword, type PasswordColumns } from '../helpers/secrets';
+import { ExtensionStore } from '../../src/nodes/user/extension-store';
 
 // CONTRACT section 11: every change of one extension holds its claim, a committed row in
 // pbx_extensions (not GET_LOCK, not a node's row lock), with a lease that a dead holder's claim
@@ -76,4 +77,29 @@ it('serialises parallel changes of one extension: the PBX and MySQL end with the
   const stored = heldPassword(gateway.container.secrets, row);
   expect(passwords).toContain(stored);
   expect(gateway.pbx.extension(number)?.secret).toBe(stored);
+});
+
+it("takes over its own claim at once when the release did not reach MySQL (an outage), instead of waiting out the lease", async () => {
+  const user = await localUser();
+  const number = user.split('@')[0];
+  const pool = gateway.container.pool;
+  let failReleases = true;
+  // The same pool, but a release (claim = NULL) fails while MySQL is "unreachable".
+  const flaky = new Proxy(pool, {
+    get(target, property, receiver) {
+      if (property !== 'execute') return Reflect.get(target, property, receiver) as unknown;
+      return (sql: string, values?: unknown[]) =>
+        failReleases && sql.includes('SET claim = NULL') ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : target.execute(sql, values as never);
+    },
+  });
+  const store = new ExtensionStore(flaky);
+  await store.withClaim(number, async () => undefined);
+  const [held] = await gateway.query<{ claim: string | null }>('SELECT claim FROM pbx_extensions WHERE number = ?', [number]);
+  expect(held.claim).not.toBeNull();
+  failReleases = false;
+  const started = Date.now();
+  await store.withClaim(number, async () => undefined);
+  expect(Date.now() - started).toBeLessThan(1000);
+  const [after] = await gateway.query<{ claim: string | null }>('SELECT claim FROM pbx_extensions WHERE number = ?', [number]);
+  expect(after.claim).toBeNull();
 });

@@ -43,6 +43,8 @@ export interface ExtensionClaim {
 export class ExtensionStore {
   /** In this process, changes of one extension queue here, so only one of them asks MySQL for the claim. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Claims of this process whose release has not been seen to land (MySQL slow or unreachable). */
+  private readonly unreleased = new Map<string, string>();
 
   constructor(private readonly pool: Pool) {}
 
@@ -85,10 +87,10 @@ export class ExtensionStore {
     } finally {
       clearInterval(renew);
       // The answer waits for the release only briefly: with MySQL unreachable it would wait for a
-      // connection timeout. A release still under way goes on alone, and one that fails leaves the
-      // lease to run out.
-      const release = this.pool.execute('UPDATE pbx_extensions SET claim = NULL, claim_until = NULL WHERE number = ? AND claim = ?', [number, token]);
-      await withTimeout(release, RELEASE_WAIT_MS).catch(() => undefined);
+      // connection timeout. A release still under way goes on alone; until it lands, this process's
+      // next change of the number takes the claim over at once, other gateways when the lease ends.
+      this.unreleased.set(number, token);
+      await withTimeout(this.release(number, token), RELEASE_WAIT_MS).catch(() => undefined);
     }
   }
 
@@ -102,8 +104,9 @@ export class ExtensionStore {
       const taken = await this.pool
         .execute<ResultSetHeader>(
           `UPDATE pbx_extensions SET claim = ?, claim_until = CURRENT_TIMESTAMP(3) + INTERVAL ${CLAIM_LEASE_SECONDS} SECOND, claim_seq = claim_seq + 1
-           WHERE number = ? AND (claim IS NULL OR claim_until < CURRENT_TIMESTAMP(3))`,
-          [token, number],
+           WHERE number = ? AND (claim IS NULL OR claim_until < CURRENT_TIMESTAMP(3) OR claim = ?)`,
+          // A claim of this process not yet released is taken over at once.
+          [token, number, this.unreleased.get(number) ?? ''],
         )
         .then(([result]) => result.affectedRows === 1, (error: unknown) => {
           if ((error as { code?: string }).code === 'ER_LOCK_DEADLOCK') return false;
@@ -119,6 +122,11 @@ export class ExtensionStore {
       if (Date.now() > until) throw new GatewayError('db', `extension ${number} is busy: another change of it did not end within ${CLAIM_WAIT_MS / 1000} s`);
       await pause(randomInt(2, Math.min(100, 5 + 5 * attempt)));
     }
+  }
+
+  private async release(number: string, token: string): Promise<void> {
+    await this.pool.execute('UPDATE pbx_extensions SET claim = NULL, claim_until = NULL WHERE number = ? AND claim = ?', [number, token]);
+    if (this.unreleased.get(number) === token) this.unreleased.delete(number);
   }
 
   private async renew(number: string, token: string): Promise<void> {
