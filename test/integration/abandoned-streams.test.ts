@@ -74,7 +74,9 @@ describe('numbers/list streams that clients abandon', () => {
       const started = Date.now();
       const answer = await gateway.get('numbers/inpool', { number: `+${FIRST + 9}` });
       expect(answer.body).toEqual({ response: 'ok', number: `+${FIRST + 9}` });
-      expect(Date.now() - started).toBeLessThan(1000);
+      // A fresh connection and one query: about 0.3 s alone, up to 1.3 s in a full run on 2 cores;
+      // well below the 6 s a request waiting for a pool held by the stalled streams would take.
+      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       for (const socket of sockets) socket.destroy();
     }
