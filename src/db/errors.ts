@@ -34,18 +34,24 @@ export function isLockWaitTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ER_LOCK_WAIT_TIMEOUT';
 }
 
+/** A conflict that undid the work and leaves it safe to run again: a deadlock victim or certification conflict (1213), or a lock wait that ran out (1205). */
+export function isConflict(error: unknown): boolean {
+  return isDeadlock(error) || isLockWaitTimeout(error);
+}
+
 const CONFLICT_ATTEMPTS = 5;
 
 /**
  * Runs one statement of its own (autocommit) again when it was a deadlock victim or a Galera
- * certification conflict (1213), a bounded number of times with a jittered pause.
+ * certification conflict (1213) or its lock wait ran out (1205), a bounded number of times with a
+ * jittered pause.
  */
 export async function retryOnConflict<T>(statement: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await statement();
     } catch (error) {
-      if (!isDeadlock(error) || attempt === CONFLICT_ATTEMPTS) throw error;
+      if (!isConflict(error) || attempt === CONFLICT_ATTEMPTS) throw error;
       await new Promise((resolve) => setTimeout(resolve, randomInt(2, 10 * attempt + 3)));
     }
   }

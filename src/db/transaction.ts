@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import { Failed, GatewayError, Invalid } from '../outcome';
 import type { ChangeScope } from './change-scope';
-import { isDeadlock } from './errors';
+import { isConflict } from './errors';
 import { failoverOf, nodePool } from './failover-pool';
 import type { Connection, Pool } from './pool';
 
@@ -11,7 +11,8 @@ export interface TransactionOptions {
   readonly audit?: ChangeScope;
   /**
    * Whether the work may run again, whole, when InnoDB (or a Galera certification) picks it as a
-   * deadlock victim: true for work that touches MySQL only; false for work that called the PBX.
+   * deadlock victim or its lock wait runs out (1205): true for work that touches MySQL only; false
+   * for work that called the PBX.
    */
   readonly repeatable?: boolean;
 }
@@ -30,7 +31,7 @@ export class DeadlinePassed extends GatewayError {
   }
 }
 
-const DEADLOCK_ATTEMPTS = 5;
+const CONFLICT_ATTEMPTS = 5;
 /** How long a lost COMMIT answer may take to settle on fresh connections before the outcome is unknown. */
 const SETTLE_MS = 8000;
 /** How long a killed session may take to go away (InnoDB rolls its transaction back first). */
@@ -46,7 +47,7 @@ function isServerAnswer(error: unknown): boolean {
 
 /**
  * Runs `work` in one transaction: committed when it returns, rolled back when it throws. A deadlock
- * victim runs again whole when `repeatable` (the default). When the answer to COMMIT is lost, the
+ * victim (1213) or a lock wait that ran out (1205) runs again whole when `repeatable` (the default). When the answer to COMMIT is lost, the
  * outcome is settled on a fresh connection before anything is answered (settleCommit): the
  * result is returned when the change committed, and CommitUnknown thrown when MySQL cannot tell.
  */
@@ -56,7 +57,7 @@ export async function withTransaction<T>(pool: Pool, work: (connection: Connecti
     try {
       return await attemptTransaction(pool, work, options.audit);
     } catch (error) {
-      if (!repeatable || !isDeadlock(error) || attempt === DEADLOCK_ATTEMPTS) throw error;
+      if (!repeatable || !isConflict(error) || attempt === CONFLICT_ATTEMPTS) throw error;
       // A short random pause, so the victims do not meet again in the same order.
       await pause(randomInt(5, 20 * attempt));
     }

@@ -14,6 +14,17 @@ describe('retryOnConflict', () => {
     expect(calls).toBe(3);
   });
 
+  it('runs a statement again after its lock wait ran out (1205)', async () => {
+    let calls = 0;
+    const result = await retryOnConflict(async () => {
+      calls += 1;
+      if (calls < 2) throw Object.assign(new Error('Lock wait timeout exceeded; try restarting transaction'), { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 });
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(calls).toBe(2);
+  });
+
   it('gives up after five attempts, with the last error', async () => {
     let calls = 0;
     await expect(

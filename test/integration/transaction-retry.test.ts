@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { createServerPool, type Pool } from '../../src/db/pool';
+import { withTransaction } from '../../src/db/transaction';
+import { MYSQL_SERVER } from '../helpers/gateway';
+
+// CONTRACT section 11: a transaction refused for a conflict, a deadlock victim or a certification
+// conflict (1213) or a lock wait that ran out (1205), runs again whole, bounded; work that called
+// the PBX (repeatable: false) never does. Real deadlocks and lock waits on the real MariaDB.
+const server = new URL(MYSQL_SERVER);
+const database = `pbxgw_retry_${randomBytes(4).toString('hex')}`;
+const serverOptions = { host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username || 'root'), password: decodeURIComponent(server.password) };
+let admin: mysql.Connection;
+let pool: Pool;
+
+beforeAll(async () => {
+  admin = await mysql.createConnection(serverOptions);
+  await admin.query(`CREATE DATABASE \`${database}\``);
+  await admin.query(`CREATE TABLE \`${database}\`.rows_ (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB`);
+  pool = createServerPool(serverOptions, database, 4);
+});
+
+afterAll(async () => {
+  await pool.end();
+  await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  await admin.end();
+});
+
+beforeEach(async () => {
+  await admin.query(`DELETE FROM \`${database}\`.rows_`);
+  await admin.query(`INSERT INTO \`${database}\`.rows_ VALUES (1, 0), (2, 0)`);
+});
+
+const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+/** Two transactions that lock rows 1 and 2 in opposite orders: InnoDB makes one of them a deadlock victim. */
+async function deadlockPair(repeatable: boolean): Promise<{ results: PromiseSettledResult<void>[]; attempts: number[] }> {
+  const attempts = [0, 0];
+  const both = [1, 2].map(async (first, index) => {
+    const second = 3 - first;
+    await withTransaction(
+      pool,
+      async (connection) => {
+        attempts[index] += 1;
+        await connection.query('UPDATE rows_ SET n = n + 1 WHERE id = ?', [first]);
+        // Both hold their first row before either asks for its second (on the first attempt).
+        await pause(attempts[index] === 1 ? 200 : 0);
+        await connection.query('UPDATE rows_ SET n = n + 1 WHERE id = ?', [second]);
+      },
+      { repeatable },
+    );
+  });
+  return { results: await Promise.allSettled(both), attempts };
+}
+
+it('runs a deadlock victim (1213) again whole: both transactions commit, each exactly once', async () => {
+  const { results, attempts } = await deadlockPair(true);
+  expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+  expect(attempts.reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(3);
+  const [rows] = await pool.query<mysql.RowDataPacket[]>('SELECT id, n FROM rows_ ORDER BY id');
+  // Each transaction added one to each row once: nothing of the victim's first attempt remained.
+  expect(rows.map((row) => row.n)).toEqual([2, 2]);
+});
+
+it('never runs work again that is not repeatable (it called the PBX): the victim fails with 1213', async () => {
+  const { results, attempts } = await deadlockPair(false);
+  const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+  expect(rejected).toHaveLength(1);
+  expect(rejected[0].reason).toMatchObject({ code: 'ER_LOCK_DEADLOCK', errno: 1213 });
+  expect(attempts).toEqual([1, 1]);
+  const [rows] = await pool.query<mysql.RowDataPacket[]>('SELECT id, n FROM rows_ ORDER BY id');
+  expect(rows.map((row) => row.n)).toEqual([1, 1]);
+});
+
+it('runs a transaction whose lock wait ran out (1205) again whole, once the lock is free', async () => {
+  const holder = await mysql.createConnection({ ...serverOptions, database });
+  try {
+    await holder.beginTransaction();
+    await holder.query('UPDATE rows_ SET n = 100 WHERE id = 1');
+    let attempts = 0;
+    const waiting = withTransaction(pool, async (connection) => {
+      attempts += 1;
+      await connection.query('SET SESSION innodb_lock_wait_timeout = 1');
+      await connection.query('UPDATE rows_ SET n = n + 1 WHERE id = 2');
+      await connection.query('UPDATE rows_ SET n = n + 1 WHERE id = 1');
+    });
+    // The first attempt waits 1 s for row 1 and gives up with 1205; the holder commits meanwhile.
+    await pause(1300);
+    await holder.commit();
+    await waiting;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    const [rows] = await pool.query<mysql.RowDataPacket[]>('SELECT id, n FROM rows_ ORDER BY id');
+    // Row 2 was changed once although the first attempt changed it before its lock wait ran out.
+    expect(rows.map((row) => row.n)).toEqual([101, 1]);
+  } finally {
+    await holder.end();
+  }
+});
+
+it('gives up after five attempts, with the conflict as the error', async () => {
+  let attempts = 0;
+  await expect(
+    withTransaction(pool, async () => {
+      attempts += 1;
+      throw Object.assign(new Error('Lock wait timeout exceeded; try restarting transaction'), { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205, sqlState: 'HY000' });
+    }),
+  ).rejects.toMatchObject({ errno: 1205 });
+  expect(attempts).toBe(5);
+});
