@@ -22,7 +22,7 @@ export function mysqlUrlFor(nodes: readonly GaleraNode[]): string {
 
 export class ClusterRun implements InvariantContext {
   private readonly started = new Set<Gateway>();
-  /** The three long-lived gateways of scenarios b to d: gateway n on node n. */
+  /** The three long-lived gateways of scenarios b to d: gateway n on node n (all three on a standalone server). */
   gateways: Gateway[] = [];
 
   constructor(
@@ -46,14 +46,15 @@ export class ClusterRun implements InvariantContext {
     this.started.delete(gateway);
   }
 
-  /** Gateway n on node n, each with a URL naming its own node only. */
+  /** Gateways 1 to 3, gateway n on node n (on a standalone server, all on it), each with a URL naming its own node only. */
   async startGatewayPerNode(): Promise<Gateway[]> {
-    return Promise.all(this.cluster.nodes.map((node) => this.startGateway(`gateway${node.index}`, mysqlUrlFor([node]))));
+    const { nodes } = this.cluster;
+    return Promise.all([1, 2, 3].map((n) => this.startGateway(`gateway${n}`, mysqlUrlFor([nodes[(n - 1) % nodes.length]]))));
   }
 
   /** The three long-lived gateways, started (and ready) when they are not running. */
   async ensureGateways(): Promise<Gateway[]> {
-    if (this.gateways.length === this.cluster.nodes.length && this.gateways.every((gateway) => gateway.process.running)) return this.gateways;
+    if (this.gateways.length === 3 && this.gateways.every((gateway) => gateway.process.running)) return this.gateways;
     await Promise.all(this.gateways.map((gateway) => this.stopGateway(gateway)));
     this.gateways = await this.startGatewayPerNode();
     for (const gateway of this.gateways) {

@@ -12,6 +12,8 @@ import { hasExited, register, signal, stopChild, waitExit } from './children';
 // run's own temporary directory, ports of its own (never the server on 3306). Each node reads only
 // the option file written here (--defaults-file), never /etc/mysql, so the machine's own server and
 // its datadir are out of reach; the rsync SST script is handed the same file by mariadbd.
+// The same class runs one standalone server too (no wsrep), to measure a workload on one server
+// beside the cluster.
 
 const MARIADBD = '/usr/sbin/mariadbd';
 const INSTALL_DB = '/usr/bin/mariadb-install-db';
@@ -116,6 +118,8 @@ export class GaleraNode {
     readonly index: number,
     root: string,
     private readonly account: { uid: number; gid: number } | null,
+    /** False for a standalone server: no wsrep provider, no cluster. */
+    readonly wsrep = true,
   ) {
     this.name = `node${index}`;
     this.ports = nodePorts(index);
@@ -168,17 +172,21 @@ export class GaleraNode {
       // A SIGKILLed mariadbd loses nothing with 2 (the log is written at commit, flushed each second);
       // only a machine crash would, and the cluster holds every committed write-set on the other nodes.
       'innodb_flush_log_at_trx_commit=2',
-      'wsrep_on=ON',
-      `wsrep_provider=${PROVIDER}`,
-      'wsrep_cluster_name=pbxgw_cluster',
-      `wsrep_cluster_address=${clusterAddress}`,
-      `wsrep_node_name=${this.name}`,
-      `wsrep_node_address=127.0.0.1:${this.ports.group}`,
-      `wsrep_node_incoming_address=127.0.0.1:${this.ports.sql}`,
-      `wsrep_provider_options="${provider}"`,
-      'wsrep_sst_method=rsync',
-      `wsrep_sst_receive_address=127.0.0.1:${this.ports.sst}`,
-      'wsrep_slave_threads=2',
+      ...(this.wsrep
+        ? [
+            'wsrep_on=ON',
+            `wsrep_provider=${PROVIDER}`,
+            'wsrep_cluster_name=pbxgw_cluster',
+            `wsrep_cluster_address=${clusterAddress}`,
+            `wsrep_node_name=${this.name}`,
+            `wsrep_node_address=127.0.0.1:${this.ports.group}`,
+            `wsrep_node_incoming_address=127.0.0.1:${this.ports.sql}`,
+            `wsrep_provider_options="${provider}"`,
+            'wsrep_sst_method=rsync',
+            `wsrep_sst_receive_address=127.0.0.1:${this.ports.sst}`,
+            'wsrep_slave_threads=2',
+          ]
+        : []),
       '',
       '[client]',
       `socket=${path.join(this.directory, 'mysqld.sock')}`,
@@ -288,7 +296,7 @@ export class GaleraNode {
       bigNumberStrings: true,
     });
     try {
-      await connection.query('SET SESSION wsrep_sync_wait = 1');
+      await connection.query('SET SESSION wsrep_sync_wait = IF(@@wsrep_on, 1, 0)');
     } catch (error) {
       await connection.end().catch(() => undefined);
       throw error;
@@ -305,11 +313,15 @@ export class GaleraNode {
     }
   }
 
-  /** Its wsrep state, or null when it does not answer. */
+  /** Its wsrep state (a standalone server that answers: Synced in a "cluster" of one), or null when it does not answer. */
   async status(): Promise<WsrepStatus | null> {
     if (!this.running) return null;
     try {
       return await this.withConnection(async (connection) => {
+        if (!this.wsrep) {
+          await connection.query('SELECT 1');
+          return { state: 'Synced', clusterSize: 1, clusterStatus: 'Primary' };
+        }
         const [rows] = await connection.query<RowDataPacket[]>(
           "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_cluster_status')",
         );
@@ -374,6 +386,8 @@ export interface ClusterOptions {
   readonly root: string;
   readonly size?: number;
   readonly log: (line: string) => void;
+  /** One standalone server instead of a cluster (node 4: ports 3414, 4574, 4584, 4594). */
+  readonly standalone?: boolean;
 }
 
 export class GaleraCluster {
@@ -381,7 +395,13 @@ export class GaleraCluster {
 
   constructor(private readonly options: ClusterOptions) {
     const account = mysqlAccount();
-    this.nodes = Array.from({ length: options.size ?? 3 }, (_, offset) => new GaleraNode(offset + 1, options.root, account));
+    this.nodes = options.standalone
+      ? [new GaleraNode(4, options.root, account, false)]
+      : Array.from({ length: options.size ?? 3 }, (_, offset) => new GaleraNode(offset + 1, options.root, account));
+  }
+
+  get root(): string {
+    return this.options.root;
   }
 
   get clusterAddress(): string {
@@ -411,8 +431,12 @@ export class GaleraCluster {
     for (const node of this.nodes) node.giveToAccount();
     first.installSystemTables();
     const started = performance.now();
-    first.start(['--wsrep-new-cluster']);
+    first.start(first.wsrep ? ['--wsrep-new-cluster'] : []);
     await first.waitSynced(1, 60_000);
+    if (!first.wsrep) {
+      this.options.log(`${first.name} (standalone, no wsrep) answers on ${first.address} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      return;
+    }
     this.options.log(`${first.name} bootstrapped the cluster (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     for (const [offset, node] of this.nodes.slice(1).entries()) {
       const joining = performance.now();

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import { Failed, GatewayError, Invalid } from '../outcome';
 import type { ChangeScope } from './change-scope';
-import { isConflict } from './errors';
+import { isConflict, isDatabaseError } from './errors';
 import { failoverOf, nodePool } from './failover-pool';
 import type { Connection, Pool } from './pool';
 
@@ -21,6 +21,13 @@ export interface TransactionOptions {
 export class CommitUnknown extends GatewayError {
   constructor(origin: unknown) {
     super('db', 'the database stopped answering while the change was being committed; its outcome is unknown', origin);
+  }
+}
+
+/** The connection (or its node) was lost before COMMIT was sent: nothing was committed. */
+export class LostBeforeCommit extends GatewayError {
+  constructor(origin: unknown) {
+    super('db', 'the connection to the database was lost before the change was committed; nothing was changed', origin);
   }
 }
 
@@ -54,21 +61,44 @@ function isServerAnswer(error: unknown): boolean {
 export async function withTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const repeatable = options.repeatable ?? true;
   for (let attempt = 1; ; attempt += 1) {
+    // The node in use now (on a cluster): the attempt, and its session's KILLs, stay on it.
+    const node = nodePool(pool);
     try {
-      return await attemptTransaction(pool, work, options.audit);
+      return await attemptTransaction(pool, node, work, options.audit);
     } catch (error) {
-      if (!repeatable || !isConflict(error) || attempt === CONFLICT_ATTEMPTS) throw error;
-      // A short random pause, so the victims do not meet again in the same order.
-      await pause(randomInt(5, 20 * attempt));
+      if (!repeatable || attempt === CONFLICT_ATTEMPTS) throw error;
+      if (isConflict(error)) {
+        // A short random pause, so the victims do not meet again in the same order.
+        await pause(randomInt(5, 20 * attempt));
+      } else if (!(error instanceof LostBeforeCommit && (await movedOn(pool, node)))) {
+        throw error;
+      }
     }
   }
 }
 
-async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, scope: ChangeScope | undefined): Promise<T> {
+/**
+ * On a cluster, after an attempt lost its node before COMMIT: whether the gateway has moved to
+ * another node (looked at now, not at the next tick), where the work may run again whole.
+ */
+async function movedOn(pool: Pool, node: Pool): Promise<boolean> {
+  const failover = failoverOf(pool);
+  if (failover === null) return false;
+  await failover.lookNow();
+  return failover.active() !== node;
+}
+
+async function attemptTransaction<T>(pool: Pool, node: Pool, work: (connection: Connection) => Promise<T>, scope: ChangeScope | undefined): Promise<T> {
   if (scope?.signal?.aborted) throw new DeadlinePassed();
-  // The node in use now (on a cluster): the session's KILLs must go to the node that holds it.
-  const node = nodePool(pool);
-  const connection = await node.getConnection();
+  let connection: Connection;
+  try {
+    connection = await node.getConnection();
+  } catch (error) {
+    // No session was had: nothing was done (a refused or timed-out connection, a dead node). A pool
+    // that is only busy (POOL_ACQUIRE_TIMEOUT) says so in its own words (envelope.ts).
+    const code = String((error as { code?: unknown } | null)?.code ?? '');
+    throw isDatabaseError(error) && !isServerAnswer(error) && !code.startsWith('POOL_') ? new LostBeforeCommit(error) : error;
+  }
   const threadId = connection.threadId;
   // At the deadline a statement still running is stopped (KILL QUERY on another connection), so a
   // long add_range ends with its request instead of committing after the answer.
@@ -112,9 +142,7 @@ async function attemptTransaction<T>(pool: Pool, work: (connection: Connection) 
       // sure the server drops it now rather than when it notices, so its locks go with it.
       connection.destroy();
       void endSession(node, threadId).catch(() => undefined);
-      if (!(error instanceof Invalid || error instanceof Failed || error instanceof GatewayError)) {
-        throw new GatewayError('db', 'the connection to the database was lost before the change was committed; nothing was changed', error);
-      }
+      if (!(error instanceof Invalid || error instanceof Failed || error instanceof GatewayError)) throw new LostBeforeCommit(error);
     }
     throw error;
   }

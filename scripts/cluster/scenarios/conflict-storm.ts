@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { FaultKind } from '../../../src/pbx/simulator';
 import type { ClusterRun, Gateway } from '../cluster-run';
@@ -37,13 +38,13 @@ function failures(answers: readonly Answer[], label: (index: number) => string, 
 // ---------------------------------------------------------------------------------------------
 // (i) change_pw storm on one local user
 
-async function changePasswordStorm(run: ClusterRun, gateways: readonly Gateway[]): Promise<void> {
+async function changePasswordStorm(run: ClusterRun, gateways: readonly Gateway[], id: string): Promise<void> {
   const { report } = run;
   const username = '7001';
   const user = `${username}@${LOCAL_DOMAIN}`;
   const created = await gateways[0].client.call('user/add_local', { user, displayname: 'Storm One' });
   if (created.outcome !== 'ok') {
-    report.check('b(i) change_pw storm: set-up', false, `user/add_local ${user} answered ${created.outcome}/${created.cause} ${created.detail}`);
+    report.check(`${id}(i) change_pw storm: set-up`, false, `user/add_local ${user} answered ${created.outcome}/${created.cause} ${created.detail}`);
     return;
   }
   const all: Answer[] = [];
@@ -63,13 +64,13 @@ async function changePasswordStorm(run: ClusterRun, gateways: readonly Gateway[]
   }
   report.note(`change_pw: ${all.length} answers (${outcomeSummary(all)}), ${latencies(all)}`);
   report.check(
-    'b(i) change_pw storm: every answer ok',
+    `${id}(i) change_pw storm: every answer ok`,
     problems.length === 0,
     `${ROUNDS} rounds × ${CHANGES_PER_GATEWAY * gateways.length} concurrent changes of ${user} over 3 gateways: ${outcomeSummary(all)}`,
     problems,
   );
   report.check(
-    'b(i) change_pw storm: PBX secret equals MySQL password after every round',
+    `${id}(i) change_pw storm: PBX secret equals MySQL password after every round`,
     mismatches.length === 0,
     `${ROUNDS - mismatches.length} of ${ROUNDS} rounds agree, on a password answered ok`,
     mismatches,
@@ -104,7 +105,7 @@ function inconsistency(race: RaceRound, inMysql: boolean): string | null {
   return null;
 }
 
-async function addLocalRace(run: ClusterRun, gateways: readonly Gateway[]): Promise<void> {
+async function addLocalRace(run: ClusterRun, gateways: readonly Gateway[], id: string): Promise<void> {
   const { report } = run;
   const races: RaceRound[] = [];
   const before = await run.simulator.stats();
@@ -141,13 +142,13 @@ async function addLocalRace(run: ClusterRun, gateways: readonly Gateway[]): Prom
   const answers = races.flatMap((race) => race.answers);
   const oks = races.filter((race) => race.answers.some((answer) => answer.outcome === 'ok')).length;
   report.check(
-    'b(ii) add_local race with lost PBX answers: one ok or consistent outcomes',
+    `${id}(ii) add_local race with lost PBX answers: one ok or consistent outcomes`,
     inconsistent.length === 0,
     `${ROUNDS} rounds × 3 gateways: ${outcomeSummary(answers)}; ${oks} rounds with exactly one ok`,
     inconsistent,
   );
   report.check(
-    'b(ii) add_local race: the PBX has the extension iff MySQL has the user',
+    `${id}(ii) add_local race: the PBX has the extension iff MySQL has the user`,
     split.length === 0,
     `${ROUNDS - split.length} of ${ROUNDS} extensions consistent${agreement.agreed ? ` (stores settled after ${(agreement.waitedMs / 1000).toFixed(1)} s)` : ', stores not settled'}`,
     split,
@@ -210,11 +211,11 @@ async function poolCounts(run: ClusterRun): Promise<Map<string, number>> {
   return counts;
 }
 
-async function numbersAndPhonesStorm(run: ClusterRun, gateways: readonly Gateway[]): Promise<void> {
+async function numbersAndPhonesStorm(run: ClusterRun, gateways: readonly Gateway[], id: string): Promise<void> {
   const { report } = run;
   const owner = await gateways[0].client.call('user/add_remote', { user: PHONE_USER, password: newPassword(), displayname: 'Phone Storm', registrar: 'sip.remote.example' });
   if (owner.outcome !== 'ok') {
-    report.check('b(iii) numbers and phones storm: set-up', false, `user/add_remote answered ${owner.outcome}/${owner.cause} ${owner.detail}`);
+    report.check(`${id}(iii) numbers and phones storm: set-up`, false, `user/add_remote answered ${owner.outcome}/${owner.cause} ${owner.detail}`);
     return;
   }
   const perGateway = gateways.map((_, index) => callsFor(index));
@@ -237,31 +238,37 @@ async function numbersAndPhonesStorm(run: ClusterRun, gateways: readonly Gateway
   const countProblems = [...counts].filter(([, count]) => count !== expected).map(([node, count]) => `${node}: ${count} numbers, ${expected} expected`);
   report.note(`add_range: ${outcomeSummary(rangeAnswers)}, ${rangesAdded} numbers added; ${latencies(rangeAnswers)}`);
   report.check(
-    'b(iii) add_range/numbers/add/phone/add storm: every answer ok or failed, never error',
+    `${id}(iii) add_range/numbers/add/phone/add storm: every answer ok or failed, never error`,
     problems.length === 0,
     `${flat.length} requests over 3 gateways: ${outcomeSummary(flat.map(({ answer }) => answer))}`,
     problems,
   );
   report.check(
-    'b(iii) contended numbers/add and phone/add: exactly one ok per key',
+    `${id}(iii) contended numbers/add and phone/add: exactly one ok per key`,
     notOnce.length === 0,
     `${okPerKey.size} keys each asked by 3 gateways at once; ${okPerKey.size - notOnce.length} with exactly one ok`,
     notOnce,
   );
   report.check(
-    'b(iii) the pool holds every range and storm number, on every node',
+    `${id}(iii) the pool holds every range and storm number, on every node`,
     countProblems.length === 0 && rangesAdded === RANGES_TOTAL,
     `${[...counts].map(([node, count]) => `${node} ${count}`).join(', ')} (expected ${expected}); ranges answered added ${rangesAdded} of ${RANGES_TOTAL}`,
     countProblems,
   );
 }
 
-export async function conflictStorm(run: ClusterRun): Promise<void> {
+/** The storm over the run's three gateways; `id` names its checks (b on the cluster, f on one server). */
+export async function conflictStorm(run: ClusterRun, id = 'b'): Promise<void> {
   const gateways = await run.ensureGateways();
-  run.report.note('(i) change_pw of one local user, 30 at once over three gateways');
-  await changePasswordStorm(run, gateways);
-  run.report.note('(ii) add_local of one extension from three gateways at once, the PBX losing every users/add answer');
-  await addLocalRace(run, gateways);
-  run.report.note('(iii) disjoint add_range, numbers/add and phone/add storms from all three gateways');
-  await numbersAndPhonesStorm(run, gateways);
+  const parts: readonly [string, (run: ClusterRun, gateways: readonly Gateway[], id: string) => Promise<void>][] = [
+    ['(i) change_pw of one local user, 30 at once over three gateways', changePasswordStorm],
+    ['(ii) add_local of one extension from three gateways at once, the PBX losing every users/add answer', addLocalRace],
+    ['(iii) disjoint add_range, numbers/add and phone/add storms from all three gateways', numbersAndPhonesStorm],
+  ];
+  for (const [title, part] of parts) {
+    run.report.note(title);
+    const started = performance.now();
+    await part(run, gateways, id);
+    run.report.note(`${title.split(' ')[0]} took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
 }
