@@ -216,6 +216,13 @@ export async function nodeFailover(run: ClusterRun): Promise<void> {
   const { gapMs, gapStartMs, firstOkAfterMs } = longestGap(writes, killedAt, endedAt);
   report.note(`load: ${writes.length} writes by ${WORKERS} workers: ${outcomeSummary(writes.map((write) => write.answer))}`);
   report.note(`while ${victim.name} was down or rejoining: ${outcomeSummary(during.map((write) => write.answer))}`);
+  const errorDetails = new Map<string, number>();
+  for (const { kind, answer } of writes) {
+    if (answer.outcome === 'ok') continue;
+    const said = `${kind} ${answer.outcome}/${answer.cause}: ${answer.detail.slice(0, 140)}`;
+    errorDetails.set(said, (errorDetails.get(said) ?? 0) + 1);
+  }
+  for (const [said, count] of errorDetails) report.note(`  ${count} × ${said}`);
   const okWhileDown = during.filter((write) => write.answer.outcome === 'ok' && write.answer.endedAt < rejoinStarted).length;
   report.check(
     'e. the gateway fails over and keeps acknowledging writes while the node is down',
