@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -13,7 +14,12 @@ import { startTestGateway, type TestGateway, type TestOverrides } from '../helpe
 // port of its own (auth on, one token per scope), and a page that records every request it makes.
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
+/**
+ * Where the screenshots go: the README's docs/screenshots with UPDATE_SCREENSHOTS=true
+ * (`npm run screenshots`), otherwise a folder under the system's temporary one, so that a test run
+ * leaves the checkout as it was (the pictures are taken either way).
+ */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === 'true' ? path.join(ROOT, 'docs', 'screenshots') : path.join(os.tmpdir(), 'pbxgw-console-screenshots');
 
 /** Chromium in which no name resolves: the page can reach nothing but the gateway on 127.0.0.1. */
 export function launchChromium(): Promise<Browser> {

@@ -541,6 +541,34 @@ describe('user/list', () => {
     expect(star.body.users).toHaveLength(2);
   });
 
+  it('finds users by display name with name: anywhere in it, any case, accents ignored, a glob', async () => {
+    const t = tag();
+    const domain = remoteDomain();
+    await addRemote(`${t}-1@${domain}`, { displayname: `Zoë ${t} Ærø` });
+    await addRemote(`${t}-2@${domain}`, { displayname: `ZOE ${t}` });
+    await addRemote(`${t}-3@${domain}`, { displayname: `Chloé ${t}` });
+    const names = async (params: Params) => {
+      const response = await gateway.get('user/list', params);
+      expect(response.body.response).toBe('ok');
+      return response.body.users.map((entry: { user: string; displayname: string }) => entry.user);
+    };
+    expect(await names({ name: `zoe ${t}` })).toEqual([`${t}-1@${domain}`, `${t}-2@${domain}`]);
+    expect(await names({ name: `${t.toUpperCase()}` })).toEqual([`${t}-1@${domain}`, `${t}-2@${domain}`, `${t}-3@${domain}`]);
+    expect(await names({ name: `chl?e ${t}` })).toEqual([`${t}-3@${domain}`]);
+    expect(await names({ name: `z*${t} ærø` })).toEqual([`${t}-1@${domain}`]);
+    // With search, both must match; the address is not looked at by name, nor the name by search.
+    expect(await names({ name: t, search: `${t}-2@` })).toEqual([`${t}-2@${domain}`]);
+    expect(await names({ name: `${t}-1` })).toEqual([]);
+    expect(await names({ search: 'Chloé' })).not.toContain(`${t}-3@${domain}`);
+    // '%' and '_' stay literal.
+    expect(await names({ name: `z%${t}` })).toEqual([]);
+    // Paged like any list.
+    const first = await gateway.get('user/list', { name: t, limit: 2 });
+    expect(first.body).toMatchObject({ users: [{ user: `${t}-1@${domain}` }, { user: `${t}-2@${domain}` }], next: `${t}-2@${domain}` });
+    const second = await gateway.get('user/list', { name: t, limit: 2, after: first.body.next });
+    expect(second.body).toEqual({ response: 'ok', users: [{ user: `${t}-3@${domain}`, displayname: `Chloé ${t}` }] });
+  });
+
   it('answers an empty array when nothing matches', async () => {
     const response = await gateway.get('user/list', { search: `${tag()}-matches-nothing` });
     expect(response.body).toEqual({ response: 'ok', users: [] });

@@ -91,17 +91,3 @@ export function planSearch(text: string): SearchPlan {
     macSearch: !glob && HEX_WORD.test(trimmed) ? trimmed.toLowerCase() : null,
   };
 }
-
-/** Letters without their accents, in lower case: `José` and `jose` match. */
-function folded(text: string): string {
-  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
-}
-
-/** Whether a display name matches the text: anywhere in it, any case and accents; `*` and `?` as in the gateway's search. */
-export function nameMatcher(text: string): (displayname: string) => boolean {
-  const pattern = [...folded(text.trim())]
-    .map((character) => (character === '*' ? '.*' : character === '?' ? '.' : character.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  const expression = new RegExp(pattern, 'su');
-  return (displayname) => expression.test(folded(displayname));
-}

@@ -1,18 +1,14 @@
 // The users view's one search box. The text's form decides which nodes are asked (search-terms.ts);
-// every lookup is the server's (a search, a key lookup or a page), so a page is as quick with 100,000
-// users as with ten. The one exception is the display name: user/list matches addresses only, so a
-// name is looked for a page of user/list at a time (NAME_PAGE users), in the background, stopping at
-// PAGE matches (docs/decisions/013-console.md).
+// every lookup is the server's (a search, a key lookup or a page: user/list?name= for display
+// names), so a page is as quick with 100,000 users as with ten (docs/decisions/013-console.md).
 
 import { call, okMembers, type Answer, type ConsoleContext } from './api.js';
 import { announce, busy, button, byId, clear, h } from './dom.js';
 import { refusalWords, showNote, showWorking } from './outcome.js';
-import { nameMatcher, planSearch, type SearchPlan } from './search-terms.js';
+import { planSearch, type SearchPlan } from './search-terms.js';
 
 /** Rows shown at once, and asked for per page. */
 const PAGE = 25;
-/** Users looked at per user/list page while matching display names. */
-const NAME_PAGE = 5000;
 
 interface Found {
   readonly address: string;
@@ -44,7 +40,6 @@ export class UserSearch {
   private readonly results = byId('search-results');
   private body: HTMLTableSectionElement | null = null;
   private more: HTMLDivElement | null = null;
-  private progress: HTMLParagraphElement | null = null;
   private notes: HTMLUListElement | null = null;
   private ran = false;
 
@@ -75,6 +70,7 @@ export class UserSearch {
 
     const lookups: Promise<void>[] = [];
     if (plan.browse || plan.addressSearch !== null) lookups.push(this.addressPage(plan, null));
+    if (plan.nameSearch !== null) lookups.push(this.byName(plan.nameSearch, null));
     if (plan.mac !== null) lookups.push(this.byMac(plan.mac));
     if (plan.macSearch !== null) lookups.push(this.byMacPart(plan.macSearch, null));
     if (plan.number !== null) lookups.push(this.inPool(plan.number));
@@ -83,11 +79,6 @@ export class UserSearch {
     if (!current()) return;
     await this.showNew();
     if (!current()) return;
-    if (plan.nameSearch !== null) {
-      showWorking(this.outcome, `${this.summary()} Looking through display names too.`);
-      await this.byName(plan.nameSearch, null);
-      if (!current()) return;
-    }
     this.summarise();
   }
 
@@ -151,42 +142,13 @@ export class UserSearch {
     if (this.noted('numbers/inpool', answer) !== null) this.addNote(`${number} is a free number in the pool: no one has it.`);
   }
 
-  /**
-   * Display names: user/list a page at a time from `after`, matched here, until PAGE new matches or
-   * the end of the list. Matches are shown as each page comes; a newer search stops it.
-   */
+  /** user/list?name=: a page of users whose display name matches (the server's search). */
   private async byName(text: string, after: string | null): Promise<void> {
-    const generation = this.generation;
-    const matches = nameMatcher(text);
-    let cursor = after;
-    let looked = 0;
-    let matched = 0;
-    if (this.progress === null) {
-      this.progress = h('p', { class: 'progress' });
-      this.results.append(this.progress);
-    }
-    for (;;) {
-      const answer = await call('user/list', { limit: NAME_PAGE, after: cursor ?? undefined });
-      if (generation !== this.generation) return;
-      const members = this.noted('user/list (display names)', answer);
-      if (members === null) return;
-      const users = members.users as UserEntry[];
-      looked += users.length;
-      for (const entry of users) {
-        if (!matches(entry.displayname)) continue;
-        if (!this.found.has(entry.user)) matched += 1;
-        this.note(entry.user, 'display name', entry.displayname);
-      }
-      await this.showNew();
-      cursor = (members.next as string | undefined) ?? null;
-      this.progress.textContent = `Display names: looked at ${looked.toLocaleString('en')} users${cursor === null ? (after === null ? ', all of them' : ', to the end') : ''}.`;
-      if (cursor === null) return;
-      if (matched >= PAGE) {
-        const from = cursor;
-        this.addMore(`Look for more users named “${text}”`, () => this.byName(text, from));
-        return;
-      }
-    }
+    const members = this.noted('user/list (display names)', await call('user/list', { name: text, limit: PAGE, after: after ?? undefined }));
+    if (members === null) return;
+    for (const entry of members.users as UserEntry[]) this.note(entry.user, 'display name', entry.displayname);
+    const next = members.next as string | undefined;
+    if (next !== undefined) this.addMore(`Show more users named “${text}”`, () => this.byName(text, next));
   }
 
   /** Display names for users found by phone or alias (user/get each: a handful at most). */
@@ -220,7 +182,6 @@ export class UserSearch {
   private startTable(caption: string): void {
     clear(this.results);
     this.rows = new Map();
-    this.progress = null;
     this.notes = null;
     this.body = h('tbody');
     const table = h(

@@ -32,20 +32,24 @@ export function userNodes(users: UserService): NodeDefinition[] {
       failures: { nonexistant: 'no such user' },
       handle: async ({ user }) => ({ user: userView(await users.get(user)) }),
     }),
-    defineNode<{ search?: string; limit?: number; after?: SipAddress }>({
+    defineNode<{ search?: string; name?: string; limit?: number; after?: SipAddress }>({
       path: 'user/list',
       longWork: readsWholeList,
       scope: 'read',
-      summary: 'Users as {user, displayname}, ordered by address; search is a glob matched anywhere.',
+      summary: 'Users as {user, displayname}, ordered by address; search is a glob matched anywhere in the address, name one in the display name.',
       params: {
         search: param.search(),
+        name: param
+          .search()
+          .description("A glob matched anywhere in the display name, in any case and ignoring accents ('*' any run, '?' one character); with search, both must match."),
         limit: param.limit().description('A page of at most this many users (1–100000); the answer carries next while more follow.'),
         after: param.sipAddress(null).description('Only the users after this address in the list’s order: the next of the previous page.'),
       },
       answers: { users: answer.userEntries('The users, ordered by address.'), next: answer.next(answer.sipAddress('The address to give as after for the following page.')) },
-      handle: async ({ search, limit, after }) => {
+      handle: async ({ search, name, limit, after }) => {
         const page = { limit: limit ?? null, after: after === undefined ? null : formatSipAddress(after) };
-        return pageAnswer('users', await users.list(search === undefined ? null : globToLike(search), page));
+        const like = { address: search === undefined ? null : globToLike(search), displayname: name === undefined ? null : globToLike(name) };
+        return pageAnswer('users', await users.list(like, page));
       },
     }),
     defineNode<WithUser<{ displayname: string; email?: string; dry_run?: boolean }>>({

@@ -5,7 +5,7 @@ import { formatSipAddress, type SipAddress } from '../../values/sip-address';
 import type { DomainStore } from '../domains/domain-store';
 import type { ForwardChanges, LocalUserRequest, LocalUserService } from './local-user-service';
 import type { Page, PageRequest } from '../paging';
-import type { NewUser, RemoteSettings, UserChanges, UserFields, UserListEntry, UserRecord, UserStore } from './user-store';
+import type { NewUser, RemoteSettings, UserChanges, UserFields, UserListEntry, UserListFilter, UserRecord, UserStore } from './user-store';
 
 export interface RemoteUserRequest extends Partial<Omit<UserFields, 'email' | 'displayname'>> {
   readonly user: SipAddress;
@@ -47,7 +47,7 @@ export class UserService {
   }
 
   /** `after` is an address in its canonical form (username@domain). */
-  list(like: string | null, page: PageRequest<string>): Promise<Page<UserListEntry, string>> {
+  list(like: UserListFilter, page: PageRequest<string>): Promise<Page<UserListEntry, string>> {
     return this.users.list(like, page);
   }
 

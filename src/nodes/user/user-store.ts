@@ -49,6 +49,12 @@ export interface UserListEntry {
   readonly displayname: string;
 }
 
+/** user/list's filters as LIKE patterns (globToLike), null for none: on the address, on the display name. */
+export interface UserListFilter {
+  readonly address: string | null;
+  readonly displayname: string | null;
+}
+
 export type UserChanges = Partial<UserFields & RemoteSettings & { password: string; forward: ForwardPolicy }>;
 
 // The password is held sealed (users.secret, CONTRACT section 9): opened when first asked for (most
@@ -135,14 +141,19 @@ export class UserStore {
    * Ordered by the address as written (binary): the stored `address` column, CONCAT(username, '@',
    * domain), and its index, so a page after an address is a range of that index (migration 006).
    */
-  async list(like: string | null, page: PageRequest<string> = WHOLE): Promise<Page<UserListEntry, string>> {
+  async list(like: UserListFilter = { address: null, displayname: null }, page: PageRequest<string> = WHOLE): Promise<Page<UserListEntry, string>> {
     const conditions: string[] = [];
     const bound: (string | number)[] = [];
-    if (like !== null) {
+    if (like.address !== null) {
       // The columns are ASCII; the search may not be: compare in utf8mb4 (binary, as the columns are),
       // or MySQL refuses to mix the two collations.
       conditions.push('CONVERT(address USING utf8mb4) COLLATE utf8mb4_bin LIKE ?');
-      bound.push(like);
+      bound.push(like.address);
+    }
+    if (like.displayname !== null) {
+      // Names are matched as people type them: any case, accents ignored (é matches e).
+      conditions.push('displayname COLLATE utf8mb4_unicode_ci LIKE ?');
+      bound.push(like.displayname);
     }
     if (page.after !== null) {
       conditions.push('address > ?');

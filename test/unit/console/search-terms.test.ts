@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { canonicalMac, E164, nameMatcher, planSearch, SIP_ADDRESS, USERNAME, writtenNumber } from '../../../src/console/browser/search-terms';
+import { canonicalMac, E164, planSearch, SIP_ADDRESS, USERNAME, writtenNumber } from '../../../src/console/browser/search-terms';
 import { parseE164 } from '../../../src/values/e164';
 import { parseMac } from '../../../src/values/mac';
 import { parseSipAddress, parseUsername } from '../../../src/values/sip-address';
@@ -59,18 +59,5 @@ describe('planSearch', () => {
     ['Ada*', { addressSearch: 'Ada*', nameSearch: 'Ada*' }],
   ])('%j asks for %j', (text, asked) => {
     expect(planSearch(text)).toEqual({ ...none, ...asked });
-  });
-});
-
-describe('nameMatcher', () => {
-  it('matches anywhere, in any case, without accents, with the gateway’s wildcards', () => {
-    expect(nameMatcher('quartermaine')('Zebulon Quärtermaine')).toBe(true);
-    expect(nameMatcher('JOSÉ')('José Arcadio')).toBe(true);
-    expect(nameMatcher('jose')('José Arcadio')).toBe(true);
-    expect(nameMatcher('a*d')('Ada Lovelace')).toBe(true);
-    expect(nameMatcher('l?v')('Ada Lovelace')).toBe(true);
-    expect(nameMatcher('l?v')('Ada Lvelace')).toBe(false);
-    expect(nameMatcher('(x)')('a (x) b')).toBe(true);
-    expect(nameMatcher('.')('abc')).toBe(false);
   });
 });
