@@ -66,6 +66,7 @@ export class FailoverPool {
       get: (_target, property) => {
         if (property === 'end') return () => this.end();
         if (property === FAILOVER) return this;
+        if (property === 'query' || property === 'execute') return (...args: unknown[]) => this.statement(property, args);
         const active = this.poolAt(this.current);
         const value: unknown = Reflect.get(active, property, active);
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(active) : value;
@@ -73,6 +74,25 @@ export class FailoverPool {
     });
     this.timer = setInterval(() => void this.lookNow(), CHECK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * A statement of its own on the node in use. When no connection to that node could be made (the
+   * statement was never sent: a dead node not yet noticed), the node is looked at at once and the
+   * statement sent once more to the node moved to, if any.
+   */
+  private async statement(method: 'query' | 'execute', args: unknown[]): Promise<unknown> {
+    const run = (pool: Pool) => (pool[method] as (...given: unknown[]) => Promise<unknown>).apply(pool, args);
+    const node = this.active();
+    try {
+      return await run(node);
+    } catch (error) {
+      if (!neverSent(error)) throw error;
+      await this.lookNow();
+      const now = this.active();
+      if (now === node) throw error;
+      return run(now);
+    }
   }
 
   /** The pool of the node in use now. */
@@ -158,6 +178,12 @@ export class FailoverPool {
 }
 
 const FAILOVER = Symbol('failover');
+
+/** No connection could be made, so the statement never reached a server (refused, unreachable, or no answer to connect). */
+function neverSent(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return syscall === 'connect' || code === 'ECONNREFUSED' || code === 'EHOSTUNREACH';
+}
 
 /** The FailoverPool behind a gateway's pool, or null on one server. */
 export function failoverOf(pool: Pool): FailoverPool | null {

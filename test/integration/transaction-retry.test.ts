@@ -159,6 +159,16 @@ describe('a node lost before COMMIT, with several hosts in MYSQL_URL', () => {
     expect(rows.map((row) => row.n)).toEqual([5, 0]);
   });
 
+  it('sends a statement of its own to the next node when no connection to its node can be made (it was never sent)', async () => {
+    expect((await cluster.query<mysql.RowDataPacket[]>('SELECT 1 AS one'))[0]).toEqual([{ one: 1 }]);
+    await proxy.cut('refuse');
+    // The pool's open connection to the dead node closes with it (as a killed server's do).
+    await pause(100);
+    const [rows] = await cluster.query<mysql.RowDataPacket[]>('SELECT n FROM rows_ WHERE id = 2');
+    expect(rows).toEqual([{ n: 0 }]);
+    expect(inUse()).toBe(`${serverOptions.host}:${serverOptions.port}`);
+  });
+
   it('on one server, a lost connection is answered at once (nothing to move to), saying nothing was changed', async () => {
     const single = createServerPool({ host: proxy.host, port: proxy.port, user: serverOptions.user, password: serverOptions.password }, database, 2);
     try {
