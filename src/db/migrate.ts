@@ -53,20 +53,30 @@ async function appliedNames(connection: Pool | Connection): Promise<string[]> {
  * again (every statement is safe to repeat: IF NOT EXISTS, CREATE OR REPLACE).
  */
 export async function migrate(pool: Pool, logger?: Logger): Promise<string[]> {
-  // Statements on the pool are run again after a conflict by the pool itself (db/pool.ts).
-  await pool.query(
-    `CREATE TABLE IF NOT EXISTS schema_migrations (
-       name VARCHAR(128) NOT NULL PRIMARY KEY,
-       applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-     ) ENGINE=InnoDB`,
+  // Statements on the pool are run again after a conflict by the pool itself (db/pool.ts). The
+  // tables are created only when missing: outside the lock, no start sends DDL that could meet the
+  // lock holder's in a Galera cluster (ensureDatabase in db/pool.ts says why).
+  const [present] = await pool.query<RowDataPacket[]>(
+    "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('schema_migrations', 'schema_lock')",
   );
-  await pool.query(
-    `CREATE TABLE IF NOT EXISTS schema_lock (
-       id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
-       holder CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL,
-       until TIMESTAMP(3) NULL
-     ) ENGINE=InnoDB`,
-  );
+  const has = (name: string) => present.some((row) => row.name === name);
+  if (!has('schema_migrations')) {
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
+         name VARCHAR(128) NOT NULL PRIMARY KEY,
+         applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+       ) ENGINE=InnoDB`,
+    );
+  }
+  if (!has('schema_lock')) {
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS schema_lock (
+         id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+         holder CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NULL,
+         until TIMESTAMP(3) NULL
+       ) ENGINE=InnoDB`,
+    );
+  }
   await pool.query('INSERT IGNORE INTO schema_lock (id) VALUES (1)');
 
   const pending = async () => {

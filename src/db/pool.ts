@@ -39,8 +39,14 @@ export async function ensureDatabase(target: DatabaseTarget): Promise<void> {
   }
   if (connection === undefined) throw new Error('MYSQL_URL names no server');
   try {
+    // Only when it is missing: on Galera even CREATE DATABASE IF NOT EXISTS is DDL replicated in
+    // total order, and one arriving while another gateway's migration runs its DDL can wedge a node
+    // (MariaDB 10.11 was seen to hang a CREATE VIEW and the applier waiting on each other). The
+    // read waits for what the cluster committed first, so a database made through another node is seen.
+    await connection.query('SET SESSION wsrep_sync_wait = IF(@@wsrep_on, 1, 0)');
+    const [found] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
     // The name is checked by parseMysqlUrl; identifiers cannot be bound as parameters.
-    await connection.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    if (found.length === 0) await connection.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   } finally {
     await connection.end();
   }
