@@ -7,7 +7,8 @@
 //
 // Scenario f runs b's storm again on one standalone server, for figures beside the cluster's.
 //
-// Environment (optional, for shorter runs while developing): CLUSTER_SCENARIOS (default a,b,c,d,e,f),
+// Environment (optional, for shorter or longer runs): CLUSTER_SCENARIOS (default a,b,c,d,e,f),
+// CLUSTER_STARTUP_ROUNDS (scenario a's rounds, default 5),
 // CLUSTER_BIG_RANGE (numbers in scenario d's range, default 1000000), CLUSTER_KEEP_DIR=true (keep
 // the run's directory, with the nodes' logs, after the processes are stopped).
 import { randomBytes } from 'node:crypto';
@@ -46,10 +47,17 @@ function bigRangeSize(): number {
   return size;
 }
 
+function startupRounds(): number {
+  const rounds = Number(process.env.CLUSTER_STARTUP_ROUNDS ?? 5);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) throw new Error('CLUSTER_STARTUP_ROUNDS must be an integer from 1 to 100');
+  return rounds;
+}
+
 function scenarios(): Scenario[] {
   const size = bigRangeSize();
+  const rounds = startupRounds();
   const all: Scenario[] = [
-    { id: 'a', title: 'a. start-up race: three gateways at once on a fresh database, one per node, 5 rounds', run: (run) => startupRace(run, 5) },
+    { id: 'a', title: `a. start-up race: three gateways at once on a fresh database, one per node, ${rounds} rounds`, run: (run) => startupRace(run, rounds) },
     { id: 'b', title: 'b. conflict storm over three gateways on three nodes', run: conflictStorm },
     { id: 'c', title: 'c. read-after-write through another node', run: readAfterWrite },
     { id: 'd', title: `d. numbers/add_range of ${size.toLocaleString('en-US')} through one gateway`, run: (run) => bigRange(run, size) },
