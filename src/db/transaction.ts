@@ -24,10 +24,10 @@ export class CommitUnknown extends GatewayError {
   }
 }
 
-/** The connection (or its node) was lost before COMMIT was sent: nothing was committed. */
+/** The connection (or its node) was lost before the change committed: before COMMIT was sent, or during a COMMIT found rolled back. Nothing was committed. */
 export class LostBeforeCommit extends GatewayError {
-  constructor(origin: unknown) {
-    super('db', 'the connection to the database was lost before the change was committed; nothing was changed', origin);
+  constructor(origin: unknown, detail = 'the connection to the database was lost before the change was committed; nothing was changed') {
+    super('db', detail, origin);
   }
 }
 
@@ -132,7 +132,7 @@ async function attemptTransaction<T>(pool: Pool, node: Pool, work: (connection: 
         return result as T;
       }
       if (outcome === 'unknown') throw new CommitUnknown(error);
-      throw error;
+      throw new LostBeforeCommit(error, 'the connection to the database was lost during the commit, which was rolled back; nothing was changed');
     }
     try {
       await connection.rollback();
