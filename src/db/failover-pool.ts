@@ -87,12 +87,15 @@ export class FailoverPool {
     try {
       return await run(node);
     } catch (error) {
-      if (!neverSent(error)) throw error;
-      await this.lookNow();
-      const now = this.active();
-      if (now === node) throw error;
-      return run(now);
+      if (!neverSent(error) || !(await this.movedFrom(node))) throw error;
+      return run(this.active());
     }
+  }
+
+  /** After work on `node` lost it: looks at once (not at the next tick) and says whether another node is in use now. */
+  async movedFrom(node: Pool): Promise<boolean> {
+    await this.lookNow();
+    return this.active() !== node;
   }
 
   /** The pool of the node in use now. */

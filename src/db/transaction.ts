@@ -53,10 +53,12 @@ function isServerAnswer(error: unknown): boolean {
 }
 
 /**
- * Runs `work` in one transaction: committed when it returns, rolled back when it throws. A deadlock
- * victim (1213) or a lock wait that ran out (1205) runs again whole when `repeatable` (the default). When the answer to COMMIT is lost, the
- * outcome is settled on a fresh connection before anything is answered (settleCommit): the
- * result is returned when the change committed, and CommitUnknown thrown when MySQL cannot tell.
+ * Runs `work` in one transaction: committed when it returns, rolled back when it throws. When
+ * `repeatable` (the default) it runs again whole, at most CONFLICT_ATTEMPTS times in all, after a
+ * deadlock victim (1213) or a lock wait that ran out (1205), and, on a cluster, after its node was
+ * lost before the change committed. When the answer to COMMIT is lost, the outcome is settled on a
+ * fresh connection before anything is answered (settleCommit): the result is returned when the
+ * change committed, and CommitUnknown thrown when MySQL cannot tell.
  */
 export async function withTransaction<T>(pool: Pool, work: (connection: Connection) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const repeatable = options.repeatable ?? true;
@@ -70,22 +72,12 @@ export async function withTransaction<T>(pool: Pool, work: (connection: Connecti
       if (isConflict(error)) {
         // A short random pause, so the victims do not meet again in the same order.
         await pause(randomInt(5, 20 * attempt));
-      } else if (!(error instanceof LostBeforeCommit && (await movedOn(pool, node)))) {
+      } else if (!(error instanceof LostBeforeCommit && (await failoverOf(pool)?.movedFrom(node)))) {
+        // On a cluster, work whose node was lost before it committed runs again on the next node.
         throw error;
       }
     }
   }
-}
-
-/**
- * On a cluster, after an attempt lost its node before COMMIT: whether the gateway has moved to
- * another node (looked at now, not at the next tick), where the work may run again whole.
- */
-async function movedOn(pool: Pool, node: Pool): Promise<boolean> {
-  const failover = failoverOf(pool);
-  if (failover === null) return false;
-  await failover.lookNow();
-  return failover.active() !== node;
 }
 
 async function attemptTransaction<T>(pool: Pool, node: Pool, work: (connection: Connection) => Promise<T>, scope: ChangeScope | undefined): Promise<T> {
