@@ -99,8 +99,9 @@ function pbxWrites(gateway: Gateway): { path: string; body: unknown }[] {
 }
 
 /**
- * A checksum of every provisioning table (pbx_extensions too: a dry run makes no lock row): not
- * audit_log and token_use, which record requests (dry runs too).
+ * Every row of every provisioning table (pbx_extensions too: a dry run makes no lock row), as
+ * text: not audit_log and token_use, which record requests (dry runs too). Rows, not CHECKSUM
+ * TABLE: MariaDB 10.11 gave `users` another checksum for the very same rows after a dry run.
  */
 async function provisioning(database: string): Promise<string> {
   return withServer(async (connection) => {
@@ -108,9 +109,12 @@ async function provisioning(database: string): Promise<string> {
       "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' AND table_name NOT IN ('audit_log', 'token_use') ORDER BY 1",
       [database],
     );
-    const names = (tables as { name: string }[]).map(({ name }) => `\`${database}\`.\`${name}\``);
-    const [sums] = await connection.query(`CHECKSUM TABLE ${names.join(', ')}`);
-    return JSON.stringify(sums);
+    const dump: Record<string, string[]> = {};
+    for (const { name } of tables as { name: string }[]) {
+      const [rows] = await connection.query(`SELECT * FROM \`${database}\`.\`${name}\``);
+      dump[name] = (rows as Record<string, unknown>[]).map((row) => JSON.stringify(row)).sort();
+    }
+    return JSON.stringify(dump);
   });
 }
 
